@@ -1,0 +1,91 @@
+// kprcnn/detector.h — run an exported Keypoint R-CNN on images.
+//
+// Ownership: a Detector owns one ONNX Runtime session (and its environment share). It is move-only; a moved-from
+// Detector is empty and throws kInvalidArgument if used. predict() is const and safe to call from several threads
+// at once on one Detector (ONNX Runtime sessions are thread-safe for Run).
+//
+// The model contract (checked at load, a kModelContract error names what was expected and what was found):
+//   input  "input"            float32 [1, 3, H, W] (H, W dynamic), RGB in 0..1
+//   output "boxes"            float32 [N, 4]  (x1, y1, x2, y2 in input-tensor pixels)
+//          "labels"           int64   [N]
+//          "scores"           float32 [N]
+//          "keypoints"        float32 [N, K, 3] (x, y, visibility)
+//          "keypoints_scores" float32 [N, K]
+// This is what `kprcnn export` (python/kprcnn_export) writes; it also stores the keypoint names and colours in
+// the model metadata (key "kprcnn.colormap", the colormap JSON format), which the Detector reads.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kprcnn/image.h"
+#include "kprcnn/types.h"
+
+namespace kprcnn {
+
+enum class GraphOptimization { kDisabled, kBasic, kExtended, kAll };
+
+struct DetectorOptions {
+  int intra_op_threads = 0;  // 0: ONNX Runtime's default (one per physical core)
+  int inter_op_threads = 1;
+  GraphOptimization optimization = GraphOptimization::kAll;
+  // Explicit colormap JSON ({"items":[{"label":..,"color":[r,g,b in 0..1]}]}); wins over the model metadata.
+  std::filesystem::path colormap;
+};
+
+struct PredictOptions {
+  float threshold = 0.8f;  // keep detections with score > threshold (strictly, as the recipe)
+  int size = 512;          // shorter side of the model input, aspect kept
+  int divisor = 1;         // round each input side down to a multiple of this (the recipe's resize_img divisor)
+};
+
+struct TensorInfo {
+  std::string name;
+  std::string type;                 // "float32", "int64", ...
+  std::vector<std::int64_t> shape;  // -1 for dynamic dimensions
+  std::vector<std::string> dims;    // symbolic names where the model has them ("" otherwise)
+};
+
+struct ModelInfo {
+  std::filesystem::path path;
+  std::vector<TensorInfo> inputs, outputs;
+  std::map<std::string, std::string> metadata;  // custom metadata_props
+  std::string producer, graph_name;
+  std::int64_t opset = 0;
+  int num_keypoints = 0;  // K
+};
+
+class Detector {
+ public:
+  explicit Detector(const std::filesystem::path& model, const DetectorOptions& options = {});
+  ~Detector();
+  Detector(Detector&&) noexcept;
+  Detector& operator=(Detector&&) noexcept;
+  Detector(const Detector&) = delete;
+  Detector& operator=(const Detector&) = delete;
+
+  // Preprocess (resize shorter side, CHW float/255), run, postprocess (threshold, scale back, clamp, drop NaN).
+  Prediction predict(const Image& image, const PredictOptions& options = {}) const;
+
+  const ModelInfo& info() const;
+  const std::vector<KeypointInfo>& keypoints() const;  // K entries, names and colours
+  // Pairs of keypoint indices to join with lines when drawing (from metadata "kprcnn.skeleton"; may be empty).
+  const std::vector<std::pair<int, int>>& skeleton() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ONNX Runtime facts for `kprcnn info` and logs.
+std::string onnxruntime_version();
+std::vector<std::string> available_providers();
+
+// Library version ("0.1.0").
+const char* version() noexcept;
+
+}  // namespace kprcnn

@@ -1,0 +1,9 @@
+// kprcnn/kprcnn.h — everything in one include.
+#pragma once
+
+#include "kprcnn/detector.h"
+#include "kprcnn/draw.h"
+#include "kprcnn/error.h"
+#include "kprcnn/image.h"
+#include "kprcnn/json.h"
+#include "kprcnn/types.h"
