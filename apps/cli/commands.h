@@ -1,0 +1,39 @@
+// The kprcnn command's subcommands. Each returns the process exit code; library errors are mapped by exit_code().
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "kprcnn/error.h"
+
+namespace kprcnn::cli {
+
+// Exit codes (also in README): 0 ok, 1 some inputs of a batch failed, 2 bad arguments, 3 file I/O,
+// 4 unreadable or too-large image, 5 model or colormap refused, 6 inference failed, 70 internal error.
+int exit_code(ErrorCode code);
+// Prints "error: <message>" to stderr and returns exit_code(e.code()).
+int report(const Error& e);
+
+struct PredictArgs {
+  std::filesystem::path model, input, output, colormap;
+  float threshold = 0.8f;
+  int size = 512;
+  int divisor = 1;
+  int threads = 0;
+  bool draw = true;
+  bool boxes = false;
+  float radius = 0;
+  bool quiet = false;
+};
+int run_predict(const PredictArgs& args);
+
+struct InfoArgs {
+  std::filesystem::path model, colormap;
+};
+int run_info(const InfoArgs& args);
+
+// Runs the Python exporter (python -m kprcnn_export) with the given arguments; returns its exit code.
+int run_export(const std::vector<std::string>& args);
+
+}  // namespace kprcnn::cli

@@ -1,0 +1,70 @@
+// kprcnn — command-line front end: thin argument parsing over the library (see commands.h for exit codes).
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "commands.h"
+#include "kprcnn/detector.h"
+
+int main(int argc, char** argv) {
+  using namespace kprcnn::cli;
+  CLI::App app{"kprcnn: Keypoint R-CNN (torchvision) on ONNX Runtime — export, predict, inspect"};
+  app.set_version_flag("--version", std::string("kprcnn ") + kprcnn::version());
+  app.require_subcommand(1);
+
+  PredictArgs predict;
+  auto* p = app.add_subcommand("predict", "Detect keypoints in an image or a folder of images");
+  p->add_option("-m,--model", predict.model, "Exported model (.onnx)")->required();
+  p->add_option("-i,--input", predict.input, "Image file (.jpg/.png) or folder of images")->required();
+  p->add_option("-o,--output", predict.output, "Output folder: <name>.json and annotated <name>.png per image")
+      ->required();
+  p->add_option("-t,--threshold", predict.threshold, "Keep detections with score > threshold")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0f, 1.0f));
+  p->add_option("-s,--size", predict.size, "Shorter side of the model input in pixels")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 4096));
+  p->add_option("--divisor", predict.divisor, "Round input sides down to a multiple of this (recipe's resize_img)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  p->add_option("--colormap", predict.colormap, "Keypoint names/colours JSON; overrides the model metadata");
+  p->add_option("--threads", predict.threads, "ONNX Runtime intra-op threads (0: one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 256));
+  p->add_flag("!--no-draw", predict.draw, "Write only the JSON, no annotated image");
+  p->add_flag("--boxes", predict.boxes, "Also draw detection boxes");
+  p->add_option("--radius", predict.radius, "Keypoint circle radius in pixels (default: scales with the image)")
+      ->check(CLI::Range(0.0f, 1000.0f));
+  p->add_flag("-q,--quiet", predict.quiet, "No per-image progress lines");
+
+  InfoArgs info;
+  auto* i = app.add_subcommand("info", "Show a model's inputs, outputs, keypoints and metadata, and ONNX Runtime");
+  i->add_option("model", info.model, "Exported model (.onnx)")->required();
+  i->add_option("--colormap", info.colormap, "Keypoint names/colours JSON; overrides the model metadata");
+
+  std::vector<std::string> export_args;
+  auto* e = app.add_subcommand("export",
+                               "Export a PyTorch checkpoint to ONNX (runs the Python exporter; see `kprcnn export "
+                               "--help`)");
+  e->prefix_command();  // everything after `export` goes to the Python exporter, --help included
+  e->set_help_flag();
+  e->allow_extras();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& err) {
+    const int code = app.exit(err);
+    return code == 0 ? 0 : 2;
+  }
+  try {
+    if (*p) return run_predict(predict);
+    if (*i) return run_info(info);
+    if (*e) return run_export(e->remaining());
+  } catch (const kprcnn::Error& err) {
+    return report(err);
+  } catch (const std::exception& err) {
+    std::cerr << "error: internal: " << err.what() << "\n";
+    return 70;
+  }
+  return 2;
+}

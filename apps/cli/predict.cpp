@@ -1,0 +1,122 @@
+// kprcnn predict: image or folder in, <name>.json (+ annotated <name>.png) out.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <set>
+#include <system_error>
+
+#include "commands.h"
+#include "kprcnn/kprcnn.h"
+
+namespace kprcnn::cli {
+namespace fs = std::filesystem;
+namespace {
+
+bool is_image_name(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
+
+std::vector<fs::path> collect_inputs(const fs::path& input) {
+  std::error_code ec;
+  if (fs::is_directory(input, ec)) {
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(input, ec)) {
+      if (is_image_name(entry.path()) && !entry.is_directory()) files.push_back(entry.path());
+    }
+    if (ec) throw Error(ErrorCode::kIo, "cannot list folder " + input.string() + ": " + ec.message());
+    std::sort(files.begin(), files.end());
+    if (files.empty()) {
+      throw Error(ErrorCode::kInvalidArgument, "no .jpg, .jpeg or .png files in folder " + input.string());
+    }
+    return files;
+  }
+  if (!fs::exists(input, ec)) throw Error(ErrorCode::kIo, "input not found: " + input.string());
+  return {input};
+}
+
+// <stem> per input; when two inputs share a stem (a.jpg, a.png), those keep their extension (a.jpg, a.png).
+std::vector<std::string> output_names(const std::vector<fs::path>& inputs) {
+  std::map<std::string, int> count;
+  for (const auto& p : inputs) ++count[p.stem().string()];
+  std::vector<std::string> names;
+  for (const auto& p : inputs) {
+    names.push_back(count[p.stem().string()] > 1 ? p.filename().string() : p.stem().string());
+  }
+  return names;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+int run_predict(const PredictArgs& args) {
+  const std::vector<fs::path> inputs = collect_inputs(args.input);
+  const std::vector<std::string> names = output_names(inputs);
+  std::error_code ec;
+  fs::create_directories(args.output, ec);
+  if (ec || !fs::is_directory(args.output)) {
+    throw Error(ErrorCode::kIo, "cannot create output folder " + args.output.string() + ": " +
+                                    (ec ? ec.message() : std::string("a file of that name exists")));
+  }
+
+  auto t_load = std::chrono::steady_clock::now();
+  DetectorOptions options;
+  options.intra_op_threads = args.threads;
+  options.colormap = args.colormap;
+  const Detector detector(args.model, options);
+  if (!args.quiet) {
+    std::fprintf(stderr, "loaded %s (%zu keypoints) in %.0f ms\n", args.model.filename().c_str(),
+                 detector.keypoints().size(), ms_since(t_load));
+  }
+
+  PredictOptions predict;
+  predict.threshold = args.threshold;
+  predict.size = args.size;
+  predict.divisor = args.divisor;
+  DrawOptions draw;
+  draw.radius = args.radius;
+  draw.boxes = args.boxes;
+  const std::string model_name = args.model.filename().string();
+
+  int failed = 0;
+  ErrorCode first_error = ErrorCode::kInternal;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const fs::path& in = inputs[i];
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+      Image image = read_image(in);
+      const Prediction result = detector.predict(image, predict);
+      write_file_atomic(args.output / (names[i] + ".json"),
+                        to_json(result, detector.keypoints(), in.filename().string(), model_name));
+      if (args.draw) {
+        draw_detections(image, result.detections, detector.keypoints(), draw, detector.skeleton());
+        write_image(image, args.output / (names[i] + ".png"));
+      }
+      if (!args.quiet) {
+        std::fprintf(stderr, "[%zu/%zu] %s: %zu detection%s (%dx%d, input %dx%d, model %.0f ms, total %.0f ms)\n",
+                     i + 1, inputs.size(), in.filename().c_str(), result.detections.size(),
+                     result.detections.size() == 1 ? "" : "s", result.width, result.height, result.input_width,
+                     result.input_height, result.inference_ms, ms_since(t0));
+      }
+    } catch (const Error& e) {
+      // Model-level failures are not the image's fault: stop instead of failing every remaining image.
+      if (e.code() == ErrorCode::kInference || e.code() == ErrorCode::kInternal) throw;
+      if (failed++ == 0) first_error = e.code();
+      std::fprintf(stderr, "[%zu/%zu] error: %s: %s\n", i + 1, inputs.size(), in.string().c_str(), e.what());
+    }
+  }
+  if (inputs.size() > 1 && !args.quiet) {
+    std::fprintf(stderr, "done: %zu of %zu images written to %s%s\n", inputs.size() - failed, inputs.size(),
+                 args.output.c_str(), failed ? " (see errors above)" : "");
+  }
+  if (failed == 0) return 0;
+  return inputs.size() == 1 ? exit_code(first_error) : 1;
+}
+
+}  // namespace kprcnn::cli

@@ -1,0 +1,73 @@
+// Detector load-time refusals that need no exported model (RELIABILITY row 7).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "kprcnn/detector.h"
+#include "kprcnn/error.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path temp_file(const std::string& name, const std::string& contents) {
+  fs::path dir = fs::path(KPRCNN_TEST_TMP_DIR) / "detector";
+  fs::create_directories(dir);
+  fs::path p = dir / name;
+  std::ofstream(p, std::ios::binary) << contents;
+  return p;
+}
+
+kprcnn::ErrorCode load_error(const fs::path& model) {
+  try {
+    kprcnn::Detector detector(model);
+  } catch (const kprcnn::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(model.filename().string()), std::string::npos) << e.what();
+    return e.code();
+  }
+  ADD_FAILURE() << "model " << model << " was accepted";
+  return kprcnn::ErrorCode::kInternal;
+}
+
+TEST(DetectorLoad, MissingFileIsIoError) {
+  EXPECT_EQ(load_error(fs::path(KPRCNN_TEST_TMP_DIR) / "no-such-model.onnx"), kprcnn::ErrorCode::kIo);
+}
+
+TEST(DetectorLoad, FolderIsIoError) {
+  fs::create_directories(fs::path(KPRCNN_TEST_TMP_DIR) / "model-folder.onnx");
+  EXPECT_EQ(load_error(fs::path(KPRCNN_TEST_TMP_DIR) / "model-folder.onnx"), kprcnn::ErrorCode::kIo);
+}
+
+// RELIABILITY row 7: corrupt, truncated or empty .onnx is refused at load with a clear error.
+TEST(DetectorLoad, EmptyFileIsModelLoadError) {
+  EXPECT_EQ(load_error(temp_file("empty.onnx", "")), kprcnn::ErrorCode::kModelLoad);
+}
+
+TEST(DetectorLoad, TextFileIsModelLoadError) {
+  EXPECT_EQ(load_error(temp_file("text.onnx", "this is not a protobuf, just some text\n")),
+            kprcnn::ErrorCode::kModelLoad);
+}
+
+TEST(DetectorLoad, RandomBytesAreModelLoadError) {
+  std::string bytes;
+  unsigned state = 12345;
+  for (int i = 0; i < 4096; ++i) {
+    state = state * 1103515245u + 12345u;
+    bytes.push_back(static_cast<char>(state >> 24));
+  }
+  EXPECT_EQ(load_error(temp_file("random.onnx", bytes)), kprcnn::ErrorCode::kModelLoad);
+}
+
+TEST(DetectorLoad, ErrorCodesHaveStableNames) {
+  EXPECT_STREQ(kprcnn::to_string(kprcnn::ErrorCode::kImageDecode), "image_decode");
+  EXPECT_STREQ(kprcnn::to_string(kprcnn::ErrorCode::kModelContract), "model_contract");
+}
+
+TEST(DetectorLoad, OnnxRuntimeReportsVersionAndCpuProvider) {
+  EXPECT_FALSE(kprcnn::onnxruntime_version().empty());
+  const auto providers = kprcnn::available_providers();
+  EXPECT_NE(std::find(providers.begin(), providers.end(), "CPUExecutionProvider"), providers.end());
+}
+
+}  // namespace
