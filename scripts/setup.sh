@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Fresh-machine setup for kprcnn on Debian 12: system packages, the ONNX Runtime SDK, configure + build.
+# Idempotent and fast on re-runs: packages already installed are not touched, the SDK is fetched once,
+# the build is incremental. Usage: scripts/setup.sh [BUILD_DIR]   (default: build)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$here/build}
+
+# Compiler and build tools; image codecs; JSON, CLI and test libraries; PyTorch for the exporter and the
+# parity tests (Debian's CPU builds: torch 1.13, torchvision 0.14); Maven to fetch ONNX Runtime.
+packages=(
+  g++ cmake ninja-build pkg-config make unzip ca-certificates clang-format
+  libjpeg62-turbo-dev libpng-dev zlib1g-dev nlohmann-json3-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-torch python3-torchvision python3-onnx python3-pil python3-numpy python3-pytest
+  maven default-jre-headless
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+"$here/scripts/fetch_onnxruntime.sh" "$here/build/third-party/onnxruntime"
+
+if [[ ! -f $build/build.ninja ]]; then
+  cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release ${KPRCNN_CMAKE_ARGS:-}
+fi
+cmake --build "$build" -j "$(nproc)"
