@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "kprcnn/error.h"
+#include "ort/external_data.h"
 
 namespace kprcnn::ort {
 namespace {
@@ -181,6 +182,7 @@ Session::Session(const std::filesystem::path& model, const SessionConfig& config
   if (std::filesystem::is_directory(model, ec)) {
     throw Error(ErrorCode::kIo, "model path is a folder, expected an .onnx file: " + model.string());
   }
+  check_external_data(model);
   Ort::Env& environment = env();
   try {
     Ort::SessionOptions options;

@@ -71,3 +71,44 @@ TEST(DetectorLoad, OnnxRuntimeReportsVersionAndCpuProvider) {
 }
 
 }  // namespace
+
+#include "ort/external_data.h"
+
+namespace {
+
+// Hand-assembled protobuf: ModelProto{graph{initializer{external_data{key:"location" value:LOC}}}}.
+std::vector<std::uint8_t> model_with_location(const std::string& location) {
+  auto field = [](int number, const std::vector<std::uint8_t>& payload) {
+    std::vector<std::uint8_t> out{static_cast<std::uint8_t>(number << 3 | 2)};
+    std::size_t n = payload.size();
+    do {
+      out.push_back(static_cast<std::uint8_t>((n & 0x7f) | (n > 0x7f ? 0x80 : 0)));
+      n >>= 7;
+    } while (n);
+    out.insert(out.end(), payload.begin(), payload.end());
+    return out;
+  };
+  auto bytes = [](const std::string& s) { return std::vector<std::uint8_t>(s.begin(), s.end()); };
+  auto entry = field(1, bytes("location"));
+  auto value = field(2, bytes(location));
+  entry.insert(entry.end(), value.begin(), value.end());
+  return field(7, field(5, field(13, entry)));
+}
+
+TEST(DetectorExternalData, FindsLocationsInInitializers) {
+  const auto model = model_with_location("../secret.bin");
+  EXPECT_EQ(kprcnn::ort::external_data_locations(model), std::vector<std::string>{"../secret.bin"});
+}
+
+TEST(DetectorExternalData, MalformedBytesNeverCrash) {
+  auto model = model_with_location("weights.bin");
+  for (std::size_t cut = 0; cut < model.size(); ++cut) {
+    std::vector<std::uint8_t> truncated(model.begin(), model.begin() + static_cast<std::ptrdiff_t>(cut));
+    EXPECT_TRUE(kprcnn::ort::external_data_locations(truncated).empty());
+  }
+  std::vector<std::uint8_t> deep;
+  for (int i = 0; i < 10000; ++i) deep.insert(deep.begin(), {0x3a, 0x00});  // nested empty graphs, bounded depth
+  EXPECT_TRUE(kprcnn::ort::external_data_locations(deep).empty());
+}
+
+}  // namespace
