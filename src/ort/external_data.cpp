@@ -52,7 +52,8 @@ struct Walker {
 
   // Returns false on malformed input (the walk stops; what was found so far is kept).
   bool walk(Kind kind, const std::uint8_t* p, const std::uint8_t* end, int depth) {
-    if (depth > 64) return false;
+    // Deeper than protobuf's own parse limit (100), so every model ONNX Runtime accepts is walked completely.
+    if (depth > 200) return false;
     std::string key, value;
     while (p < end) {
       std::uint64_t tag = 0;

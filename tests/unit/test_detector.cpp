@@ -106,8 +106,18 @@ TEST(DetectorExternalData, MalformedBytesNeverCrash) {
     std::vector<std::uint8_t> truncated(model.begin(), model.begin() + static_cast<std::ptrdiff_t>(cut));
     EXPECT_TRUE(kprcnn::ort::external_data_locations(truncated).empty());
   }
-  std::vector<std::uint8_t> deep;
-  for (int i = 0; i < 10000; ++i) deep.insert(deep.begin(), {0x3a, 0x00});  // nested empty graphs, bounded depth
+  // Attributes nested 5000 deep (node → attribute → graph → ...): the walk stops at its depth bound, no overflow.
+  std::vector<std::uint8_t> deep(2, 0);
+  for (int i = 0; i < 5000; ++i) {
+    const std::size_t n = deep.size();
+    std::vector<std::uint8_t> wrapped{static_cast<std::uint8_t>(i % 3 == 0 ? 0x0a : i % 3 == 1 ? 0x2a : 0x32)};
+    for (std::size_t v = n;; v >>= 7) {
+      wrapped.push_back(static_cast<std::uint8_t>((v & 0x7f) | (v > 0x7f ? 0x80 : 0)));
+      if (v <= 0x7f) break;
+    }
+    wrapped.insert(wrapped.end(), deep.begin(), deep.end());
+    deep.swap(wrapped);
+  }
   EXPECT_TRUE(kprcnn::ort::external_data_locations(deep).empty());
 }
 
