@@ -27,10 +27,13 @@ struct PostprocessParams {
   int image_width = 0, image_height = 0;
 };
 
-// Threshold (score > threshold), scale back to the source image per axis (source / input), clamp boxes and
-// keypoints to [0, width] x [0, height]. A detection with any non-finite value (score, box, keypoint x/y/score)
-// is dropped, so no NaN or Inf ever reaches JSON. Throws kInference if the span sizes disagree with n and k.
-// Output is sorted by score, highest first (stable).
+// Threshold (score > threshold, strictly; a NaN score never passes), scale back to the source image per axis
+// (x * (image_width / input_width), y * (image_height / input_height), in double), clamp boxes and keypoints
+// to [0, width] x [0, height]. A detection with any non-finite value (score, box, keypoint x/y/score) is dropped,
+// so no NaN or Inf ever reaches JSON; the keypoints' third (visibility) channel is ignored. Keypoint.score is the
+// keypoints_scores value. Output is sorted by score, highest first (stable).
+// Throws kInference naming the output whose span size disagrees with n and k (boxes N*4, labels N, scores N,
+// keypoints N*K*3, keypoints_scores N*K); kInvalidArgument for a non-positive size or a NaN threshold.
 std::vector<Detection> postprocess(const RawOutputs& raw, const PostprocessParams& params);
 
 }  // namespace kprcnn
