@@ -5,7 +5,8 @@
 //
 // Decoding (JPEG via libjpeg-turbo, PNG via libpng, format sniffed from the bytes, never from the file name):
 //  - every input becomes RGB8: grey, grey+alpha, palette, RGBA (alpha dropped, as Pillow's convert("RGB")),
-//    16-bit (high byte), CMYK/YCCK JPEG (Adobe inverted CMYK, converted as Pillow does);
+//    16-bit RGB(A) and grey+alpha (high byte), 16-bit grey (clipped at 255, as Pillow's "I;16" → "RGB"),
+//    CMYK/YCCK JPEG (Adobe inverted CMYK, converted as Pillow does);
 //  - the EXIF orientation (JPEG APP1; PNG eXIf) is applied, so coordinates are those of the image as displayed;
 //  - the declared width*height is checked against DecodeOptions::max_pixels from the header, before any pixel
 //    buffer is allocated (decompression-bomb guard); progressive JPEGs are limited in scan count.

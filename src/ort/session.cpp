@@ -174,7 +174,10 @@ struct Session::Impl {
   Ort::MemoryInfo memory{nullptr};
 };
 
-Session::Session(const std::filesystem::path& model, const SessionConfig& config) : impl_(std::make_unique<Impl>()) {
+Session::Session(const std::filesystem::path& model, const SessionConfig& config) {
+  // Bind the API before any Ort object exists: even an empty wrapper calls into it when destroyed.
+  Ort::Env& environment = env();
+  impl_ = std::make_unique<Impl>();
   std::error_code ec;
   if (!std::filesystem::exists(model, ec)) {
     throw Error(ErrorCode::kIo, "model file not found: " + model.string());
@@ -183,7 +186,6 @@ Session::Session(const std::filesystem::path& model, const SessionConfig& config
     throw Error(ErrorCode::kIo, "model path is a folder, expected an .onnx file: " + model.string());
   }
   check_external_data(model);
-  Ort::Env& environment = env();
   try {
     Ort::SessionOptions options;
     options.SetIntraOpNumThreads(std::max(0, config.intra_op_threads));
