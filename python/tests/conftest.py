@@ -1,0 +1,89 @@
+"""Fixtures for the exporter's tests. Everything is written under pytest's tmp folders.
+
+Costly things happen once per session: one random-init state_dict (seed 0, K=3, 2 classes), one checkpoint file,
+and one full export (about 30-60 s). Error cases use small head-only checkpoints so they fail fast, before any
+export, which is where the exporter checks them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+
+PYTHON_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PYTHON_DIR))
+
+from kprcnn_export.checkpoint import BOX_WEIGHT, CLASS_WEIGHT, KEYPOINT_WEIGHT  # noqa: E402
+from kprcnn_export.demo import random_state_dict, write_colormap  # noqa: E402
+
+LABELS = ("left", "right", "top")
+
+
+def run_exporter(*args: str | os.PathLike[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``python -m kprcnn_export ARGS`` in a subprocess, as users run it."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PYTHON_DIR), env.get("PYTHONPATH")]))
+    cmd = [sys.executable, "-m", "kprcnn_export", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Model or temporary files the exporter might have left in ``folder``."""
+    return sorted(p.name for p in folder.iterdir() if p.suffix in (".onnx", ".tmp") or p.name.endswith(".tmp"))
+
+
+def assert_failed(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """Non-zero exit, one ``error: ...`` line on stderr naming the problem, no traceback."""
+    assert result.returncode != 0, f"expected failure, got exit 0\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    err = result.stderr.strip()
+    assert "Traceback" not in err, err
+    last = err.splitlines()[-1] if err else ""
+    assert last.startswith("error: "), err
+    for fragment in fragments:
+        assert fragment.lower() in last.lower(), f"{fragment!r} not in {last!r}"
+    return last
+
+
+def head_state(num_keypoints: int = 3, num_classes: int = 2) -> dict[str, torch.Tensor]:
+    """Just the predictor tensors K and the class count are read from: enough for the checks before export."""
+    return {
+        KEYPOINT_WEIGHT: torch.zeros(512, num_keypoints, 4, 4),
+        "roi_heads.keypoint_predictor.kps_score_lowres.bias": torch.zeros(num_keypoints),
+        CLASS_WEIGHT: torch.zeros(num_classes, 1024),
+        BOX_WEIGHT: torch.zeros(4 * num_classes, 1024),
+    }
+
+
+@pytest.fixture(scope="session")
+def state_dict() -> dict[str, torch.Tensor]:
+    """Random-init keypointrcnn_resnet50_fpn (nn.BatchNorm2d backbone), seed 0, K=3, 2 classes. Do not mutate."""
+    return random_state_dict(num_keypoints=3, num_classes=2, seed=0)
+
+
+@pytest.fixture(scope="session")
+def training_folder(tmp_path_factory: pytest.TempPathFactory, state_dict) -> Path:
+    """A training folder as the recipe leaves it: hands-colormap.json + best.pth. Read-only for tests."""
+    folder = tmp_path_factory.mktemp("training")
+    torch.save(state_dict, folder / "best.pth")
+    write_colormap(folder / "hands-colormap.json", LABELS)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def exported(training_folder: Path) -> tuple[subprocess.CompletedProcess[str], Path, onnx.ModelProto]:
+    """The one full export of the session: ``python -m kprcnn_export FOLDER`` with default options."""
+    result = run_exporter(training_folder)
+    assert result.returncode == 0, result.stderr
+    path = training_folder / "hands-best.onnx"
+    return result, path, onnx.load(str(path))
+
+
+@pytest.fixture
+def colormap_file(tmp_path: Path) -> Path:
+    return write_colormap(tmp_path / "kp-colormap.json", LABELS)
