@@ -1,6 +1,6 @@
 // Preprocessing: the recipe's resize plan, a Pillow-exact bicubic resize and the ToTensor conversion.
 //
-// The resize reproduces Pillow's separable convolution resampler (libImaging/Resample.c, Pillow 9.x/10.x) for
+// The resize reproduces Pillow's separable convolution resampler (libImaging/Resample.c; verified on Pillow 9.4) for
 // 8-bit RGB with the bicubic filter: coefficients are computed in double precision exactly as Pillow computes them,
 // converted to 22-bit fixed point, and applied with 32-bit integer arithmetic, horizontal pass first (rounded to
 // 8 bits), then vertical. Integer sums do not depend on the order of their terms, so any evaluation order that
@@ -192,12 +192,13 @@ __attribute__((target("avx2"))) inline __m256i load_pairs(const std::uint8_t* at
   return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(at))), mask);
 }
 
-// Sums of one group of four taps for one output pixel, accumulated into lo/hi.
+// Sums of one group of four taps for one output pixel, accumulated into lo/hi; k: the group's two coefficient
+// vectors (std::vector storage is not 32-byte aligned, hence the unaligned loads).
 __attribute__((target("avx2"))) inline void accumulate(const std::uint8_t* at, const __m256i* k, __m256i mask,
                                                        __m256i& lo, __m256i& hi) {
   const __m256i px = load_pairs(at, mask);
-  lo = _mm256_add_epi32(lo, _mm256_madd_epi16(px, k[0]));
-  hi = _mm256_add_epi32(hi, _mm256_madd_epi16(px, k[1]));
+  lo = _mm256_add_epi32(lo, _mm256_madd_epi16(px, _mm256_loadu_si256(k)));
+  hi = _mm256_add_epi32(hi, _mm256_madd_epi16(px, _mm256_loadu_si256(k + 1)));
 }
 
 // [R G B 0 | R G B 0] partial sums of two output pixels -> [R G B 0] of a | [R G B 0] of b, rounded and shifted.
@@ -226,7 +227,7 @@ __attribute__((target("avx2"))) void horizontal_avx2(const std::uint8_t* src, st
   };
   const __m256i mask = _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,  //
                                         6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
-  const std::size_t k_per_output = static_cast<std::size_t>(groups) * 2;  // vectors
+  const std::size_t k_per_output = static_cast<std::size_t>(groups) * 2;  // vectors (unaligned: loadu)
   const __m256i* k0 = reinterpret_cast<const __m256i*>(p.k_split.data());
   // dword order after packing [a c a c | b d b d] -> a b c d, then drop every fourth byte
   const __m256i to_abcd = _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0);
