@@ -33,6 +33,9 @@ namespace {
 // Largest model input plan_resize accepts: far above any sensible detector input (512..1333 px sides), low enough
 // that a hostile aspect ratio (1 x 10000 → 512 x 5120000) is refused before anything is allocated.
 constexpr double kMaxPlannedPixels = 64.0 * 1024 * 1024;
+// resize_bicubic's bound on its output, so a bad call fails clearly instead of allocating gigabytes (it also keeps
+// a row's byte count, 3 * width, within int).
+constexpr double kMaxResizePixels = 256.0 * 1024 * 1024;
 
 std::string size_text(int w, int h) {
   return std::to_string(w) + "x" + std::to_string(h);
@@ -363,6 +366,10 @@ Image resize_with(const Image& src, int width, int height, const Kernels& kernel
   if (width <= 0 || height <= 0) {
     throw Error(ErrorCode::kInvalidArgument, "resize: target size " + size_text(width, height) +
                                                  " is empty; both sides must be at least 1 (use plan_resize)");
+  }
+  if (static_cast<double>(width) * height > kMaxResizePixels) {
+    throw Error(ErrorCode::kInvalidArgument, "resize: target size " + size_text(width, height) +
+                                                 " is over the 256 Mpx limit; use plan_resize for model inputs");
   }
   if (width == src.width && height == src.height) return src;  // Pillow returns a copy
 

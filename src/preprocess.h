@@ -27,7 +27,7 @@ Size plan_resize(int width, int height, int target, int divisor = 1);
 // Bit-exact with Pillow 9.4 on every case tested (tests/unit/test_preprocess.cpp holds Pillow reference values;
 // tests/python/test_resize_vs_pillow.py compares many sizes with Pillow itself). Same size: returns a copy.
 // Uses AVX2 when the CPU has it (same bytes as the plain code). Throws kInvalidArgument for an empty or malformed
-// source or a target side < 1.
+// source, a target side < 1 or a target over 256 Mpx.
 Image resize_bicubic(const Image& src, int width, int height);
 
 // CHW float32 with values pixel / 255 (the recipe's ToTensor), size 3 * h * w. Float32 division, as torch's

@@ -237,6 +237,7 @@ TEST(PreprocessResize, RejectsEmptyAndMalformed) {
   EXPECT_THROW(resize_bicubic(Image{}, 4, 4), Error);
   EXPECT_THROW(resize_bicubic(src, 0, 4), Error);
   EXPECT_THROW(resize_bicubic(src, 4, -1), Error);
+  EXPECT_THROW(resize_bicubic(src, 100000, 100000), Error);  // 10 Gpx: refused before allocating
   Image bad = src;
   bad.pixels.resize(5);  // fields disagree with the buffer
   try {
