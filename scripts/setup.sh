@@ -12,6 +12,7 @@ packages=(
   g++ cmake ninja-build pkg-config make unzip ca-certificates clang-format
   libjpeg62-turbo-dev libpng-dev zlib1g-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libmicrohttpd-dev wrk chromium  # kprcnn serve's HTTP library; its load and browser tests
   python3 python3-torch python3-torchvision python3-onnx python3-pil python3-numpy python3-pytest
   maven default-jre-headless
 )
