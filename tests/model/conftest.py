@@ -1,0 +1,205 @@
+"""Fixtures for the model parity tests: an exported random-init model (cached), test images, the torchvision eager
+reference (cached), and one `kprcnn predict` run over all images.
+
+Environment (set by ctest, see tests/CMakeLists.txt): KPRCNN_CLI (the kprcnn binary), KPRCNN_MODEL_CACHE (where
+exported models and reference results are kept between runs), KPRCNN_SOURCE_DIR, KPRCNN_BUILD_DIR, PYTHONPATH.
+Run by hand: PYTHONPATH=python KPRCNN_CLI=build/bin/kprcnn /usr/bin/python3 -m pytest -q tests/model
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+SOURCE_DIR = Path(os.environ.get("KPRCNN_SOURCE_DIR", HERE.parent.parent))
+BUILD_DIR = Path(os.environ.get("KPRCNN_BUILD_DIR", SOURCE_DIR / "build"))
+PYTHON_DIR = SOURCE_DIR / "python"
+sys.path.insert(0, str(PYTHON_DIR))
+sys.path.insert(0, str(HERE))
+
+import reference  # noqa: E402
+
+# The test model: random init, seed 0, K=3, 2 classes (background + 1). Changing this changes the cache key.
+SEED, NUM_KEYPOINTS, NUM_CLASSES = 0, 3, 2
+LABELS = ("left", "right", "top")
+THRESHOLD = 0.8  # the recipe's default; the random model scores these scenes above 0.93, the blank image below 0.71
+SIZE = 512
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    name: str
+    width: int
+    height: int
+    seed: int | None  # None: a blank (uniform grey) image, on which nothing passes THRESHOLD
+
+
+# Sorted by name, so the CLI (which sorts a folder) runs the blank image first and real scenes after it.
+IMAGES = (
+    ImageSpec("a_blank", 700, 700, None),
+    ImageSpec("landscape", 1024, 576, 2),
+    ImageSpec("portrait", 640, 960, 1),
+    ImageSpec("square", 700, 700, 3),
+)
+SCENES = [img for img in IMAGES if img.seed is not None]
+
+
+def _sha256_files(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def model_key() -> str:
+    """Changes when the exporter's code, torch, torchvision or the test checkpoint recipe change."""
+    import torch
+    import torchvision
+
+    sources = sorted((PYTHON_DIR / "kprcnn_export").glob("*.py"))
+    recipe = f"seed={SEED} K={NUM_KEYPOINTS} classes={NUM_CLASSES} labels={','.join(LABELS)}"
+    text = f"{_sha256_files(sources)} torch={torch.__version__} torchvision={torchvision.__version__} {recipe}"
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class CachedModel:
+    folder: Path
+    onnx: Path
+    checkpoint: Path
+    key: str
+
+
+def _export_into(folder: Path) -> None:
+    from kprcnn_export.demo import write_checkpoint, write_colormap
+
+    write_checkpoint(folder / "checkpoint.pth", num_keypoints=NUM_KEYPOINTS, num_classes=NUM_CLASSES, seed=SEED)
+    write_colormap(folder / "parity-colormap.json", LABELS)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PYTHON_DIR), os.environ.get("PYTHONPATH")])))
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "kprcnn_export", str(folder), "-o", str(folder / "model.onnx")],
+        capture_output=True, text=True, env=env, timeout=1200,
+    )
+    assert result.returncode == 0, f"export failed:\n{result.stdout}\n{result.stderr}"
+    print(f"\nexported the parity model in {time.monotonic() - started:.0f} s: {result.stdout.strip()}")
+
+
+@pytest.fixture(scope="session")
+def cached_model(tmp_path_factory: pytest.TempPathFactory) -> CachedModel:
+    """The random-init model exported once per exporter/torch version, via `python -m kprcnn_export`."""
+    cache_root = Path(os.environ.get("KPRCNN_MODEL_CACHE") or BUILD_DIR / "test-models")
+    key = model_key()
+    folder = cache_root / key
+    if not (folder / "model.onnx").is_file():
+        cache_root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_root))
+        try:
+            staging.chmod(0o755)
+            _export_into(staging)
+            try:
+                staging.rename(folder)  # atomic: a concurrent run either sees the whole folder or none
+            except OSError:
+                if not (folder / "model.onnx").is_file():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return CachedModel(folder, folder / "model.onnx", folder / "checkpoint.pth", key)
+
+
+def draw_image(spec: ImageSpec):
+    from PIL import Image
+
+    from kprcnn_export.demo import draw_scene
+
+    if spec.seed is None:
+        return Image.new("RGB", (spec.width, spec.height), (128, 128, 128))
+    return draw_scene(spec.width, spec.height, seed=spec.seed)
+
+
+@pytest.fixture(scope="session")
+def image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test images as PNG (lossless: both sides decode the same pixels)."""
+    folder = tmp_path_factory.mktemp("images")
+    for spec in IMAGES:
+        draw_image(spec).save(folder / f"{spec.name}.png")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def references(cached_model: CachedModel, image_dir: Path) -> dict[str, dict]:
+    """torchvision eager results per image name, cached beside the model (keyed by image bytes and parameters)."""
+    results: dict[str, dict] = {}
+    model = None
+    for spec in IMAGES:
+        path = image_dir / f"{spec.name}.png"
+        params = f"{_sha256_files([path])} threshold={THRESHOLD} size={SIZE}"
+        cache = cached_model.folder / f"reference-{hashlib.sha256(params.encode()).hexdigest()[:20]}.json"
+        if cache.is_file():
+            results[spec.name] = json.loads(cache.read_text())
+            continue
+        if model is None:
+            model = reference.load_model(cached_model.checkpoint, NUM_KEYPOINTS, NUM_CLASSES)
+        started = time.monotonic()
+        doc = reference.predict(model, path, THRESHOLD, list(LABELS), SIZE)
+        doc["eager_seconds"] = round(time.monotonic() - started, 2)
+        print(f"\neager reference {spec.name} ({spec.width}x{spec.height}): {doc['eager_seconds']} s")
+        temp = cache.with_suffix(".tmp")
+        temp.write_text(json.dumps(doc, indent=1))
+        os.replace(temp, cache)
+        results[spec.name] = doc
+    return results
+
+
+def cli_path() -> Path:
+    """The kprcnn binary: $KPRCNN_CLI (ctest sets it: missing is a failure), else build/bin/kprcnn (else skip)."""
+    env = os.environ.get("KPRCNN_CLI")
+    if env:
+        path = Path(env)
+        assert path.is_file(), f"KPRCNN_CLI={env} does not exist: build the kprcnn target first"
+        return path
+    path = BUILD_DIR / "bin" / "kprcnn"
+    if not path.is_file():
+        pytest.skip(f"no kprcnn binary ({path}); build it or set KPRCNN_CLI")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cli() -> Path:
+    return cli_path()
+
+
+@dataclass(frozen=True)
+class CliRun:
+    result: subprocess.CompletedProcess
+    output: Path
+    documents: dict[str, dict]
+
+
+@pytest.fixture(scope="session")
+def cli_run(cli: Path, cached_model: CachedModel, image_dir: Path, tmp_path_factory) -> CliRun:
+    """One `kprcnn predict` over the whole folder: the blank image first, then the scenes, in one process."""
+    out = tmp_path_factory.mktemp("predict")
+    cmd = [str(cli), "predict", "--model", str(cached_model.onnx), "--input", str(image_dir), "--output", str(out),
+           "--threshold", str(THRESHOLD), "--size", str(SIZE)]
+    started = time.monotonic()
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    print(f"\nkprcnn predict on {len(IMAGES)} images: {time.monotonic() - started:.1f} s\n{result.stderr}")
+    documents = {}
+    for spec in IMAGES:
+        path = out / f"{spec.name}.json"
+        if path.is_file():
+            documents[spec.name] = json.loads(path.read_text())
+    return CliRun(result, out, documents)
