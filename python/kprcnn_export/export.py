@@ -161,6 +161,39 @@ def _check_contract(proto: onnx.ModelProto) -> None:
             )
 
 
+def _subgraphs(graph: onnx.GraphProto):
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _subgraphs(attr.g)
+            for sub in attr.graphs:
+                yield from _subgraphs(sub)
+
+
+def _fix_roi_align(proto: onnx.ModelProto, opset: int) -> int:
+    """Make RoiAlign compute what torchvision's roi_align(aligned=False) computes; returns the nodes changed.
+
+    torchvision < 0.15 has only an opset-11 symbolic for roi_align: it emits RoiAlign without
+    coordinate_transformation_mode and emulates aligned=True by shifting the rois, both relying on RoiAlign-10's
+    pixel model (what opset 16 calls "output_half_pixel"). From opset 16 on, a missing attribute means
+    "half_pixel", which shifts every sample by half a feature cell: boxes, scores and keypoints then differ from
+    PyTorch (seen as score differences of 1e-2 and boxes moving by pixels). Stating the mode restores them.
+    """
+    if opset < 16:
+        return 0
+    changed = 0
+    for graph in _subgraphs(proto.graph):
+        for node in graph.node:
+            if node.op_type == "RoiAlign" and node.domain in ("", "ai.onnx"):
+                if not any(a.name == "coordinate_transformation_mode" for a in node.attribute):
+                    node.attribute.append(
+                        onnx.helper.make_attribute("coordinate_transformation_mode", "output_half_pixel")
+                    )
+                    changed += 1
+    return changed
+
+
 def _set_static_dims(proto: onnx.ModelProto, num_keypoints: int) -> None:
     """The tracer leaves K and 3 symbolic in keypoints [N, K, 3] / keypoints_scores [N, K]; state them, so that
     the model's interface shows K (the C++ side cross-checks it against the colormap)."""
@@ -233,6 +266,7 @@ def export_onnx(
             proto = onnx.load(str(temp))
             _check_contract(proto)
             _set_static_dims(proto, info.num_keypoints)
+            options["roi_align_mode_fixed"] = _fix_roi_align(proto, opset)
             values = {
                 "kprcnn.format": FORMAT_VERSION,
                 "kprcnn.colormap": cmap.to_json(),

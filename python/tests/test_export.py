@@ -298,3 +298,43 @@ def test_exporter_contract_check(small_folder, monkeypatch):
     with pytest.raises(ExportError, match="outputs \\['output'\\]"):
         export_onnx(small_folder / "best.pth", small_folder / "hands-colormap.json")
     assert leftovers(small_folder) == []
+
+
+# --- RoiAlign pixel model ---------------------------------------------------------------------------------------
+
+
+def roi_align_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    from kprcnn_export.export import _subgraphs
+
+    return [n for g in _subgraphs(model.graph) for n in g.node if n.op_type == "RoiAlign"]
+
+
+def test_exported_roi_align_matches_torchvision_aligned_false(exported):
+    nodes = roi_align_nodes(exported[2])
+    assert len(nodes) == 8  # 4 FPN levels, box and keypoint heads
+    for node in nodes:
+        modes = [a.s.decode() for a in node.attribute if a.name == "coordinate_transformation_mode"]
+        assert modes == ["output_half_pixel"], node.name
+    meta = {p.key: p.value for p in exported[2].metadata_props}
+    assert json.loads(meta["kprcnn.export_options"])["roi_align_mode_fixed"] == 8
+
+
+class _RoiAlign(torch.nn.Module):
+    def forward(self, x):
+        rois = torch.tensor([[0.0, 1.5, 2.0, 10.0, 12.5]])
+        return torchvision.ops.roi_align(x, rois, (2, 2), spatial_scale=0.5, sampling_ratio=2, aligned=False)
+
+
+@pytest.mark.parametrize("opset, changed", [(11, 0), (16, 1)])
+def test_fix_roi_align(tmp_path, opset, changed):
+    from kprcnn_export.export import _fix_roi_align
+
+    path = tmp_path / "roi.onnx"
+    torch.onnx.export(_RoiAlign(), (torch.rand(1, 1, 16, 16),), str(path), opset_version=opset)
+    model = onnx.load(str(path))
+    assert _fix_roi_align(model, opset) == changed
+    (node,) = roi_align_nodes(model)
+    modes = [a.s.decode() for a in node.attribute if a.name == "coordinate_transformation_mode"]
+    assert modes == (["output_half_pixel"] if changed else [])
+    assert _fix_roi_align(model, opset) == 0  # a stated mode is left alone
+    onnx.checker.check_model(model)
