@@ -325,6 +325,7 @@ class _RoiAlign(torch.nn.Module):
         return torchvision.ops.roi_align(x, rois, (2, 2), spatial_scale=0.5, sampling_ratio=2, aligned=False)
 
 
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
 @pytest.mark.parametrize("opset, changed", [(11, 0), (16, 1)])
 def test_fix_roi_align(tmp_path, opset, changed):
     from kprcnn_export.export import _fix_roi_align
