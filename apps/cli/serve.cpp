@@ -43,7 +43,7 @@ CLI::App* add_serve_command(CLI::App& app, server::ServerOptions& o) {
   s->add_option("-w,--workers", o.workers, "Inference workers sharing one model (cores are split between them)")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
-  s->add_option("-q,--queue", o.queue, "Requests waiting for a worker before 503 (0: 4 x workers)")
+  s->add_option("--queue", o.queue, "Requests waiting for a worker before 503 (0: 4 x workers)")
       ->capture_default_str()
       ->check(CLI::Range(0, 100000));
   s->add_option("--threads", o.threads, "ONNX Runtime intra-op threads per worker (0: cores / workers)")

@@ -80,3 +80,14 @@ def bright_detector(path):
 
 def slow_detector(path, layers=24, dim=512):
     return _detector(path, slow_layers=layers, dim=dim)
+
+
+if __name__ == "__main__":
+    # python3 fake_models.py DIR: writes DIR/bright.onnx and DIR/truncated.onnx (for the in-process C++ test).
+    import sys
+    from pathlib import Path
+
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    data = bright_detector(out / "bright.onnx").read_bytes()
+    (out / "truncated.onnx").write_bytes(data[: len(data) // 2])

@@ -357,6 +357,32 @@ def test_pixel_cap_is_413(limited):
     assert r.status == 200
 
 
+def png_header_bomb(width=60000, height=60000):
+    """A valid PNG signature + IHDR declaring width x height RGB, then a tiny IDAT: a decompression bomb's header."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
+
+
+def test_header_bomb_is_refused_from_the_header(server):
+    """RELIABILITY row 3 over HTTP: 60000x60000 declared → 413 at once (default --max-pixels 40M), memory flat."""
+    rss_before = server.metrics().value("process_resident_memory_bytes")
+    t0 = time.monotonic()
+    r = server.post("/v1/predict", png_header_bomb())
+    assert r.status == 413, r.body
+    err = error_of(r)
+    assert err["code"] == "image_too_large" and "60000" in err["message"], err
+    assert time.monotonic() - t0 < 1.0
+    assert server.metrics().value("process_resident_memory_bytes") < rss_before + 50e6
+    assert server.post("/v1/predict", png_bytes()).status == 200
+
+
 def test_client_disconnect_mid_upload(limited):
     """Row 10: the client goes away mid-upload: the handler never runs, memory is freed, metrics say so."""
     before = limited.metrics()
