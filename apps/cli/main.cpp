@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "kprcnn/detector.h"
+#include "serve.h"
 
 int main(int argc, char** argv) {
   using namespace kprcnn::cli;
@@ -50,6 +51,9 @@ int main(int argc, char** argv) {
   e->set_help_flag();
   e->allow_extras();
 
+  kprcnn::server::ServerOptions serve_options;
+  auto* sv = add_serve_command(app, serve_options);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& err) {
@@ -60,6 +64,7 @@ int main(int argc, char** argv) {
     if (*p) return run_predict(predict);
     if (*i) return run_info(info);
     if (*e) return run_export(e->remaining());
+    if (*sv) return kprcnn::server::serve(serve_options);
   } catch (const kprcnn::Error& err) {
     return report(err);
   } catch (const std::exception& err) {
