@@ -6,23 +6,6 @@
 #include "kprcnn/kprcnn.h"
 
 namespace kprcnn::cli {
-namespace {
-
-std::string shape_text(const TensorInfo& t) {
-  std::string s = t.type + " [";
-  for (std::size_t i = 0; i < t.shape.size(); ++i) {
-    if (i) s += ", ";
-    if (t.shape[i] >= 0) {
-      s += std::to_string(t.shape[i]);
-    } else {
-      s += i < t.dims.size() && !t.dims[i].empty() ? t.dims[i] : "?";
-    }
-  }
-  return s + "]";
-}
-
-}  // namespace
-
 int run_info(const InfoArgs& args) {
   std::cout << "kprcnn " << version() << ", ONNX Runtime " << onnxruntime_version() << "\n";
   std::cout << "execution providers:";
@@ -37,9 +20,9 @@ int run_info(const InfoArgs& args) {
   std::cout << "model: " << info.path.string() << "\n";
   if (!info.producer.empty()) std::cout << "producer: " << info.producer << "\n";
   std::cout << "inputs:\n";
-  for (const auto& t : info.inputs) std::cout << "  " << t.name << ": " << shape_text(t) << "\n";
+  for (const auto& t : info.inputs) std::cout << "  " << t.name << ": " << to_string(t) << "\n";
   std::cout << "outputs:\n";
-  for (const auto& t : info.outputs) std::cout << "  " << t.name << ": " << shape_text(t) << "\n";
+  for (const auto& t : info.outputs) std::cout << "  " << t.name << ": " << to_string(t) << "\n";
   std::cout << "keypoints (" << detector.keypoints().size() << "):\n";
   for (const auto& k : detector.keypoints()) {
     char color[8];

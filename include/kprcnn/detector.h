@@ -50,6 +50,9 @@ struct TensorInfo {
   std::vector<std::string> dims;    // symbolic names where the model has them ("" otherwise)
 };
 
+// "float32 [1, 3, height, width]": type and shape, symbolic names for dynamic dimensions ("?" when unnamed).
+std::string to_string(const TensorInfo& tensor);
+
 struct ModelInfo {
   std::filesystem::path path;
   std::vector<TensorInfo> inputs, outputs;

@@ -84,21 +84,6 @@ TensorInfo describe(const std::string& name, const Ort::TypeInfo& type) {
   return info;
 }
 
-std::string format(const TensorInfo& t) {
-  std::ostringstream out;
-  out << t.type << " [";
-  for (std::size_t i = 0; i < t.shape.size(); ++i) {
-    if (i) out << ", ";
-    if (t.shape[i] >= 0) {
-      out << t.shape[i];
-    } else {
-      out << (i < t.dims.size() && !t.dims[i].empty() ? t.dims[i] : "?");
-    }
-  }
-  out << "]";
-  return out.str();
-}
-
 // One expected tensor: name, type, and per-dimension requirement (-1: any size, dynamic or not).
 struct Expected {
   const char* name;
@@ -128,7 +113,7 @@ bool matches(const TensorInfo& t, const Expected& e) {
 
 std::string list(const std::vector<TensorInfo>& tensors) {
   std::string out;
-  for (const auto& t : tensors) out += "\n    " + t.name + ": " + format(t);
+  for (const auto& t : tensors) out += "\n    " + t.name + ": " + to_string(t);
   return out.empty() ? "\n    (none)" : out;
 }
 
@@ -146,7 +131,7 @@ void check_contract(const ModelInfo& info) {
     if (!t) {
       problems.push_back(std::string("missing ") + what + " '" + e.name + "' " + e.shown);
     } else if (!matches(*t, e)) {
-      problems.push_back(std::string(what) + " '" + e.name + "': expected " + e.shown + ", found " + format(*t));
+      problems.push_back(std::string(what) + " '" + e.name + "': expected " + e.shown + ", found " + to_string(*t));
     }
   };
   check(info.inputs, kInput, "input");
@@ -293,3 +278,22 @@ std::vector<std::string> providers() {
 }
 
 }  // namespace kprcnn::ort
+
+namespace kprcnn {
+
+std::string to_string(const TensorInfo& t) {
+  std::ostringstream out;
+  out << t.type << " [";
+  for (std::size_t i = 0; i < t.shape.size(); ++i) {
+    if (i) out << ", ";
+    if (t.shape[i] >= 0) {
+      out << t.shape[i];
+    } else {
+      out << (i < t.dims.size() && !t.dims[i].empty() ? t.dims[i] : "?");
+    }
+  }
+  out << "]";
+  return out.str();
+}
+
+}  // namespace kprcnn
