@@ -97,6 +97,29 @@ std::string to_json(const Prediction& prediction, const std::vector<KeypointInfo
   return doc.dump(indent, ' ', false, Json::error_handler_t::replace);
 }
 
+std::string to_coco_json(const std::vector<CocoImageResult>& images, int indent) {
+  Json doc = Json::array();
+  for (const CocoImageResult& image : images) {
+    for (const Detection& d : image.detections) {
+      Json keypoints = Json::array();
+      for (const Keypoint& kp : d.keypoints) {
+        keypoints.push_back(number(kp.x));
+        keypoints.push_back(number(kp.y));
+        keypoints.push_back(2);
+      }
+      Json entry;
+      entry["image_id"] = image.image_id;
+      entry["category_id"] = d.label;
+      entry["keypoints"] = std::move(keypoints);
+      entry["score"] = number(d.score);
+      entry["bbox"] = Json::array(
+          {number(d.box.x1), number(d.box.y1), number(d.box.x2 - d.box.x1), number(d.box.y2 - d.box.y1)});
+      doc.push_back(std::move(entry));
+    }
+  }
+  return doc.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
 Colormap parse_colormap(std::string_view json_text) {
   nlohmann::json doc;
   try {

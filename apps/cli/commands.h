@@ -25,6 +25,7 @@ struct PredictArgs {
   bool boxes = false;
   float radius = 0;
   bool quiet = false;
+  std::filesystem::path coco;  // when set: one COCO keypoint-results file for the whole run
 };
 int run_predict(const PredictArgs& args);
 
@@ -32,6 +33,13 @@ struct InfoArgs {
   std::filesystem::path model, colormap;
 };
 int run_info(const InfoArgs& args);
+
+// ONNX Runtime offline optimisation (see kprcnn::optimize_model); level: basic, extended or all.
+struct OptimizeArgs {
+  std::filesystem::path input, output;
+  std::string level = "basic";
+};
+int run_optimize(const OptimizeArgs& args);
 
 // Runs the Python exporter (python -m kprcnn_export) with the given arguments; returns its exit code.
 int run_export(const std::vector<std::string>& args);

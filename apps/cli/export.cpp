@@ -1,9 +1,11 @@
-// kprcnn export: hands over to the Python exporter (PyTorch lives in Python; nothing else does).
+// kprcnn export: hands over to the Python exporter (PyTorch lives in Python; nothing else does), with
+// KPRCNN_CLI set to this binary so that the exporter can verify its result with ONNX Runtime.
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 
 #include "commands.h"
@@ -19,6 +21,11 @@ int run_export(const std::vector<std::string>& args) {
   std::string pythonpath = env_path && *env_path ? env_path : KPRCNN_PYTHON_SOURCE_DIR;
   if (const char* old = std::getenv("PYTHONPATH"); old && *old) pythonpath += std::string(":") + old;
   ::setenv("PYTHONPATH", pythonpath.c_str(), 1);
+  // The exporter verifies its result with ONNX Runtime by running this binary (`kprcnn predict`); tell it where.
+  std::error_code ec;
+  if (const auto self = std::filesystem::read_symlink("/proc/self/exe", ec); !ec) {
+    ::setenv("KPRCNN_CLI", self.c_str(), 1);
+  }
 
   std::vector<std::string> argv_store{python, "-m", "kprcnn_export"};
   argv_store.insert(argv_store.end(), args.begin(), args.end());

@@ -9,7 +9,7 @@
 
 int main(int argc, char** argv) {
   using namespace kprcnn::cli;
-  CLI::App app{"kprcnn: Keypoint R-CNN (torchvision) on ONNX Runtime — export, predict, inspect"};
+  CLI::App app{"kprcnn: Keypoint R-CNN (torchvision) on ONNX Runtime — export, predict, inspect, optimize"};
   app.set_version_flag("--version", std::string("kprcnn ") + kprcnn::version());
   app.require_subcommand(1);
 
@@ -37,11 +37,23 @@ int main(int argc, char** argv) {
   p->add_option("--radius", predict.radius, "Keypoint circle radius in pixels (default: scales with the image)")
       ->check(CLI::Range(0.0f, 1000.0f));
   p->add_flag("-q,--quiet", predict.quiet, "No per-image progress lines");
+  p->add_option("--coco", predict.coco,
+                "Also write all detections as one COCO keypoint-results JSON file (image_id: numeric file stems, "
+                "else 1-based position; see README)");
 
   InfoArgs info;
   auto* i = app.add_subcommand("info", "Show a model's inputs, outputs, keypoints and metadata, and ONNX Runtime");
   i->add_option("model", info.model, "Exported model (.onnx)")->required();
   i->add_option("--colormap", info.colormap, "Keypoint names/colours JSON; overrides the model metadata");
+
+  OptimizeArgs optimize;
+  auto* o = app.add_subcommand("optimize", "ONNX Runtime offline graph optimisation of an exported model");
+  o->add_option("input", optimize.input, "Exported model (.onnx)")->required()->check(CLI::ExistingFile);
+  o->add_option("output", optimize.output, "Optimised model to write (.onnx)")->required();
+  o->add_option("--level", optimize.level,
+                "basic: portable, provider-independent rewrites; extended/all: tied to this CPU and provider")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"basic", "extended", "all"}));
 
   std::vector<std::string> export_args;
   auto* e = app.add_subcommand("export",
@@ -63,6 +75,7 @@ int main(int argc, char** argv) {
   try {
     if (*p) return run_predict(predict);
     if (*i) return run_info(info);
+    if (*o) return run_optimize(optimize);
     if (*e) return run_export(e->remaining());
     if (*sv) return kprcnn::server::serve(serve_options);
   } catch (const kprcnn::Error& err) {

@@ -7,6 +7,7 @@
 #include <set>
 #include <system_error>
 
+#include "coco.h"
 #include "commands.h"
 #include "kprcnn/kprcnn.h"
 
@@ -65,6 +66,10 @@ int run_predict(const PredictArgs& args) {
                                     (ec ? ec.message() : std::string("a file of that name exists")));
   }
 
+  std::vector<CocoImageResult> coco;  // --coco: every image's detections, written once at the end
+  const std::vector<std::int64_t> coco_ids = args.coco.empty() ? std::vector<std::int64_t>() : coco_image_ids(inputs);
+  if (!args.coco.empty()) check_coco_path(args.coco);
+
   auto t_load = std::chrono::steady_clock::now();
   DetectorOptions options;
   options.intra_op_threads = args.threads;
@@ -94,6 +99,7 @@ int run_predict(const PredictArgs& args) {
       const Prediction result = detector.predict(image, predict);
       write_file_atomic(args.output / (names[i] + ".json"),
                         to_json(result, detector.keypoints(), in.filename().string(), model_name));
+      if (!args.coco.empty()) coco.push_back({coco_ids[i], result.detections});
       if (args.draw) {
         draw_detections(image, result.detections, detector.keypoints(), draw, detector.skeleton());
         write_image(image, args.output / (names[i] + ".png"));
@@ -110,6 +116,10 @@ int run_predict(const PredictArgs& args) {
       if (failed++ == 0) first_error = e.code();
       std::fprintf(stderr, "[%zu/%zu] error: %s: %s\n", i + 1, inputs.size(), in.string().c_str(), e.what());
     }
+  }
+  if (!args.coco.empty()) {
+    write_file_atomic(args.coco, to_coco_json(coco));
+    if (!args.quiet) std::fprintf(stderr, "wrote COCO results of %zu images to %s\n", coco.size(), args.coco.c_str());
   }
   if (inputs.size() > 1 && !args.quiet) {
     std::fprintf(stderr, "done: %zu of %zu images written to %s%s\n", inputs.size() - failed, inputs.size(),

@@ -15,6 +15,7 @@
 // the model metadata (key "kprcnn.colormap", the colormap JSON format), which the Detector reads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -83,6 +84,23 @@ class Detector {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Offline graph optimisation (`kprcnn optimize`): ONNX Runtime loads `in` at `level` and saves the optimised graph
+// to `out` (a temporary file beside it, renamed into place when complete; `out` may equal `in`). kBasic applies
+// only provider-independent rewrites (constant folding, redundant-node elimination) whose result still runs
+// anywhere; kExtended and kAll may add ONNX Runtime-specific fused operators and CPU-specific layouts: the file is
+// then tied to this machine's CPU and provider. The model's metadata (keypoint names, export options) is kept.
+// Throws kInvalidArgument (kDisabled), kIo (missing input, unwritable folder) or kModelLoad (ONNX Runtime failed).
+void optimize_model(const std::filesystem::path& in, const std::filesystem::path& out, GraphOptimization level);
+
+// Facts about a model file, read without ONNX Runtime (a protobuf walk): its size and its number of graph nodes,
+// subgraphs and functions included. A file that is not a valid model gives what was read before the damage.
+struct ModelFileStats {
+  std::uintmax_t bytes = 0;
+  std::size_t nodes = 0;
+  std::map<std::string, std::string> metadata;  // metadata_props
+};
+ModelFileStats model_file_stats(const std::filesystem::path& model);
 
 // ONNX Runtime facts for `kprcnn info` and logs.
 std::string onnxruntime_version();

@@ -1,9 +1,11 @@
 """Training checkpoints: find them, load them safely, infer K and the class count, build the torchvision model.
 
-Accepted checkpoint layouts (``torch.save`` output, ``.pth`` / ``.pt``):
+Accepted checkpoint layouts (``torch.save`` output, ``.pth`` / ``.pt`` / ``.bin``):
   - a plain state_dict;
   - a dict wrapping it under ``"model"``, ``"state_dict"`` or ``"model_state_dict"`` (other entries, such as the
     optimizer state or the epoch, are ignored);
+  - a whole pickled model (``torch.save(model)``), alone or under one of those keys: only with ``trust=True``
+    (``--trust-checkpoint``), because unpickling a model object imports and runs code named by the file;
   - keys prefixed with ``module.`` (DataParallel / DistributedDataParallel) are stripped.
 A backbone fine-tuned from pretrained weights uses FrozenBatchNorm2d (no ``num_batches_tracked`` buffers) while
 the model we build uses nn.BatchNorm2d; both compute the same in eval mode, so exactly those buffers may differ.
@@ -26,12 +28,13 @@ import torch
 import torchvision
 
 from kprcnn_export.errors import ExportError
+from kprcnn_export.options import ModelOptions
 
 KEYPOINT_WEIGHT = "roi_heads.keypoint_predictor.kps_score_lowres.weight"
 CLASS_WEIGHT = "roi_heads.box_predictor.cls_score.weight"
 BOX_WEIGHT = "roi_heads.box_predictor.bbox_pred.weight"
 WRAPPER_KEYS = ("model", "state_dict", "model_state_dict")
-CHECKPOINT_PATTERNS = ("*.pth", "*.pt")
+CHECKPOINT_PATTERNS = ("*.pth", "*.pt", "*.bin")
 COLORMAP_PATTERN = "*-colormap.json"
 # Buffers that nn.BatchNorm2d has and FrozenBatchNorm2d has not; unused in eval mode.
 _IGNORABLE_SUFFIX = ".num_batches_tracked"
@@ -53,8 +56,9 @@ def _preview(items: list[str], limit: int = 5) -> str:
     return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
 
 
-def find_inputs(folder: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """The one checkpoint (``*.pth``/``*.pt``) and the one ``*-colormap.json`` of a training folder."""
+def find_inputs(folder: str | os.PathLike[str]) -> tuple[Path, Path | None]:
+    """The one checkpoint (``*.pth``/``*.pt``/``*.bin``) of a training folder and its ``*-colormap.json``, which
+    may be absent (None: the exporter then names the keypoints kp0..kpK-1) but not ambiguous."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ExportError(f"{folder} is not a folder (pass a training folder, or --checkpoint and --colormap)")
@@ -67,16 +71,12 @@ def find_inputs(folder: str | os.PathLike[str]) -> tuple[Path, Path]:
     problems = []
     if len(checkpoints) != 1:
         found = _preview(checkpoints) if checkpoints else "none"
-        problems.append(f"expected exactly one checkpoint (*.pth, *.pt), found {found}")
-    if len(colormaps) != 1:
-        other_json = [n for n in names if n.endswith(".json") and n not in colormaps]
-        found = _preview(colormaps) if colormaps else "none"
-        if not colormaps and other_json:
-            found += f" (other .json files: {_preview(other_json)})"
-        problems.append(f"expected exactly one *-colormap.json, found {found}")
+        problems.append(f"expected exactly one checkpoint (*.pth, *.pt, *.bin), found {found}")
+    if len(colormaps) > 1:
+        problems.append(f"expected at most one *-colormap.json, found {_preview(colormaps)}")
     if problems:
         raise ExportError(f"in {folder}: " + "; ".join(problems) + "; pass --checkpoint and --colormap to choose")
-    return folder / checkpoints[0], folder / colormaps[0]
+    return folder / checkpoints[0], (folder / colormaps[0] if colormaps else None)
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -127,7 +127,9 @@ def _torch_load(path: Path, trust: bool) -> object:
         raise ExportError(f"checkpoint {path} is empty (0 bytes): the file was not written completely")
     try:
         if trust:
-            return torch.load(path, map_location="cpu")
+            # torch >= 2.6 defaults to weights_only=True, which refuses the model objects trust is asked for.
+            extra = {"weights_only": False} if _HAS_WEIGHTS_ONLY else {}
+            return torch.load(path, map_location="cpu", **extra)
         return _safe_load(path)
     except OSError as e:
         raise ExportError(f"cannot read checkpoint {path}: {e.strerror or e}") from e
@@ -135,9 +137,11 @@ def _torch_load(path: Path, trust: bool) -> object:
         text = str(e).strip()
         unsafe = re.search(r"Unsupported (class|global).*", text)
         if not trust and unsafe:
+            what = "Python objects other than tensors and plain containers"
+            if re.search(r"torchvision\.|torch\.nn\.", unsafe.group(0)):
+                what = "a whole pickled model (torch.save(model)) rather than its state_dict"
             raise ExportError(
-                f"checkpoint {path} holds Python objects other than tensors and plain containers "
-                f"({unsafe.group(0)[:200]}); "
+                f"checkpoint {path} holds {what} ({unsafe.group(0)[:200]}); "
                 "they are not loaded by default because unpickling can run code. If you trust the file, "
                 "re-run with --trust-checkpoint, or re-save just model.state_dict()"
             ) from e
@@ -235,12 +239,18 @@ def load_checkpoint(
     return state, CheckpointInfo(path, layout, num_keypoints, num_classes, len(state))
 
 
-def build_model(state: dict[str, torch.Tensor], info: CheckpointInfo) -> torch.nn.Module:
-    """keypointrcnn_resnet50_fpn with the checkpoint's weights, in eval mode."""
+def build_model(
+    state: dict[str, torch.Tensor], info: CheckpointInfo, options: ModelOptions | None = None
+) -> torch.nn.Module:
+    """keypointrcnn_resnet50_fpn with the checkpoint's weights and the inference ``options``, in eval mode."""
     from torchvision.models.detection import keypointrcnn_resnet50_fpn
 
     model = keypointrcnn_resnet50_fpn(
-        weights=None, weights_backbone=None, num_keypoints=info.num_keypoints, num_classes=info.num_classes
+        weights=None,
+        weights_backbone=None,
+        num_keypoints=info.num_keypoints,
+        num_classes=info.num_classes,
+        **(options or ModelOptions()).torchvision_kwargs(),
     )
     try:
         result = model.load_state_dict(state, strict=False)

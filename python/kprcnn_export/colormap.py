@@ -3,10 +3,12 @@
 Colours are floats in 0..1 (the training folder's ``*-colormap.json``); ``skeleton`` is optional. K, the number
 of keypoints, is the number of items, in model order. The normalised text (``Colormap.to_json``) is what the
 exporter stores in the model metadata under ``kprcnn.colormap``; the C++ ``kprcnn::parse_colormap`` reads it.
+Without a colormap file the exporter uses ``default_colormap(K)``: names ``kp0..kp{K-1}`` and distinct colours.
 """
 
 from __future__ import annotations
 
+import colorsys
 import json
 import math
 import os
@@ -34,6 +36,26 @@ class Colormap:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    def with_skeleton(self, pairs: list[tuple[str, str]] | tuple[tuple[str, str], ...], source: str) -> Colormap:
+        """This colormap with its skeleton replaced by ``pairs`` (label pairs), validated like a file's."""
+        doc = self.to_dict()
+        doc["skeleton"] = [list(pair) for pair in pairs]
+        return parse_colormap(json.dumps(doc), source=source)
+
+
+def default_colormap(num_keypoints: int) -> Colormap:
+    """Names ``kp0..kp{K-1}`` and K distinct colours (hues spread by the golden ratio, so neighbours differ most),
+    no skeleton: what the exporter stores when the training folder has no colormap."""
+    if num_keypoints < 1:
+        raise ExportError(f"cannot make a colormap for {num_keypoints} keypoints")
+    golden = (math.sqrt(5.0) - 1.0) / 2.0
+    colors = []
+    for i in range(num_keypoints):
+        # Alternate two brightness levels as well, so that many keypoints stay distinguishable.
+        r, g, b = colorsys.hsv_to_rgb((i * golden) % 1.0, 0.85, 0.95 if i % 2 == 0 else 0.75)
+        colors.append((round(r, 3), round(g, 3), round(b, 3)))
+    return Colormap(tuple(f"kp{i}" for i in range(num_keypoints)), tuple(colors))
 
 
 def _fail(source: str, message: str) -> NoReturn:

@@ -7,21 +7,24 @@
          "keypoints"        float32 [detections, K, 3]  (x, y, visibility)
          "keypoints_scores" float32 [detections, K]
 
-plus metadata_props (``kprcnn.*``, see METADATA_KEYS) carrying the colormap, K and versions. The file is written
-atomically: exported to a temporary file beside the destination, completed and checked there, then renamed; on
-any failure the temporary is removed and no output is left.
+plus metadata_props (``kprcnn.*``, see METADATA_KEYS) carrying the colormap, K, versions and every export knob
+(``kprcnn.export_options``, JSON). The file is written atomically: exported to a temporary file beside the
+destination, completed, optionally simplified, checked and verified against PyTorch there (see verify.py), then
+renamed; on any failure the temporary is removed and no output is left.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import inspect
 import json
 import os
+import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +33,11 @@ import torch
 import torchvision
 
 from kprcnn_export import __version__
-from kprcnn_export.checkpoint import build_model, load_checkpoint
-from kprcnn_export.colormap import Colormap, load_colormap
+from kprcnn_export.checkpoint import CheckpointInfo, build_model, load_checkpoint
+from kprcnn_export.colormap import Colormap, default_colormap, load_colormap
 from kprcnn_export.errors import ExportError
+from kprcnn_export.options import ModelOptions
+from kprcnn_export.verify import Report, find_cli, verify_export
 
 FORMAT_VERSION = "1"
 INPUT_NAME = "input"
@@ -76,11 +81,17 @@ class ExportResult:
     opset: int
     checkpoint_sha256: str
     seconds: float
+    verification: Report | None = None  # None: skipped (--no-verify, or no kprcnn binary to run ONNX Runtime)
+    simplified_with: str | None = None  # "onnxsim x.y.z", "kprcnn optimize (basic)" or None
 
 
-def default_output_path(checkpoint: str | os.PathLike[str], colormap: str | os.PathLike[str]) -> Path:
-    """``<colormap stem without "-colormap">-<checkpoint stem>.onnx`` beside the checkpoint."""
-    checkpoint, colormap = Path(checkpoint), Path(colormap)
+def default_output_path(checkpoint: str | os.PathLike[str], colormap: str | os.PathLike[str] | None = None) -> Path:
+    """``<colormap stem without "-colormap">-<checkpoint stem>.onnx`` beside the checkpoint (``<checkpoint
+    stem>.onnx`` without a colormap)."""
+    checkpoint = Path(checkpoint)
+    if colormap is None:
+        return checkpoint.with_suffix(".onnx")
+    colormap = Path(colormap)
     prefix = colormap.stem[: -len("-colormap")] if colormap.stem.endswith("-colormap") else colormap.stem
     name = f"{prefix}-{checkpoint.stem}.onnx" if prefix else f"{checkpoint.stem}.onnx"
     return checkpoint.parent / name
@@ -118,7 +129,7 @@ def _fsync(path: Path, directory: bool = False) -> None:
 
 
 def _torch_export(model: torch.nn.Module, path: Path, opset: int, verbose: bool) -> dict[str, object]:
-    """Trace-export ``model`` to ``path``; returns the knobs used (stored in kprcnn.export_options)."""
+    """Trace-export ``model`` to ``path``; returns torch.onnx.export's settings (part of kprcnn.export_options)."""
     generator = torch.Generator().manual_seed(0)
     dummy = torch.rand(1, 3, DUMMY_HEIGHT, DUMMY_WIDTH, generator=generator)
     kwargs: dict[str, object] = dict(
@@ -139,6 +150,41 @@ def _torch_export(model: torch.nn.Module, path: Path, opset: int, verbose: bool)
     options["dummy_input_shape"] = list(dummy.shape)
     options["batch_size"] = 1
     return options
+
+
+def export_options(
+    torch_settings: dict[str, object], model_options: ModelOptions, **extra: object
+) -> dict[str, object]:
+    """The ``kprcnn.export_options`` document: torch.onnx.export's settings, every model knob (ModelOptions) and
+    the other export choices (``extra``: simplify, verify, ...)."""
+    options = dict(torch_settings)
+    options.update(model_options.to_dict())
+    options.update(extra)
+    return options
+
+
+def metadata_values(
+    cmap: Colormap,
+    info: CheckpointInfo,
+    opset: int,
+    checkpoint_sha256: str,
+    options: dict[str, object],
+) -> dict[str, str]:
+    """The ``kprcnn.*`` metadata_props of an export (keys: METADATA_KEYS)."""
+    return {
+        "kprcnn.format": FORMAT_VERSION,
+        "kprcnn.colormap": cmap.to_json(),
+        "kprcnn.num_keypoints": str(info.num_keypoints),
+        "kprcnn.num_classes": str(info.num_classes),
+        "kprcnn.exporter_version": __version__,
+        "kprcnn.torch_version": torch.__version__,
+        "kprcnn.torchvision_version": torchvision.__version__,
+        "kprcnn.onnx_version": onnx.__version__,
+        "kprcnn.opset": str(opset),
+        "kprcnn.checkpoint_sha256": checkpoint_sha256,
+        "kprcnn.checkpoint_name": info.path.name,
+        "kprcnn.export_options": json.dumps(options, sort_keys=True),
+    }
 
 
 def _check_contract(proto: onnx.ModelProto) -> None:
@@ -223,70 +269,168 @@ def _set_metadata(proto: onnx.ModelProto, colormap: Colormap, values: dict[str, 
     )
 
 
+def _choose_simplifier(cli: Path | None) -> str:
+    """"onnxsim" when the onnxsim package is importable, else "kprcnn optimize" (needs the kprcnn binary)."""
+    try:
+        importlib.import_module("onnxsim")
+        return "onnxsim"
+    except ImportError:
+        pass
+    if cli is None:
+        raise ExportError(
+            "--simplify needs the onnxsim package (pip install onnxsim) or the kprcnn binary for its fallback, "
+            "`kprcnn optimize` (run the exporter as `kprcnn export ...` or set KPRCNN_CLI); neither was found"
+        )
+    return "kprcnn optimize"
+
+
+def _simplify(path: Path, simplifier: str, cli: Path | None, say: Callable[[str], None]) -> str:
+    """Simplify the model at ``path`` in place; returns what did it (for messages and the result)."""
+    if simplifier == "onnxsim":
+        onnxsim = importlib.import_module("onnxsim")
+        say(f"simplifying with onnxsim {getattr(onnxsim, '__version__', '?')}")
+        proto = onnx.load(str(path))
+        kwargs: dict[str, object] = {}
+        if "test_input_shapes" in inspect.signature(onnxsim.simplify).parameters:  # older onnxsim: dynamic input
+            kwargs["test_input_shapes"] = {INPUT_NAME: [1, 3, DUMMY_HEIGHT, DUMMY_WIDTH]}
+        simplified, ok = onnxsim.simplify(proto, **kwargs)
+        if not ok:
+            raise ExportError("onnxsim could not validate its simplified model; export without --simplify")
+        kept = {p.key: p.value for p in proto.metadata_props}
+        if {p.key: p.value for p in simplified.metadata_props} != kept:
+            del simplified.metadata_props[:]
+            for key, value in kept.items():
+                entry = simplified.metadata_props.add()
+                entry.key, entry.value = key, value
+        onnx.save(simplified, str(path))
+        return f"onnxsim {getattr(onnxsim, '__version__', '?')}"
+    assert cli is not None
+    say("onnxsim is not installed: simplifying with `kprcnn optimize --level basic` (ONNX Runtime's portable "
+        "graph optimisations) instead")
+    optimized = path.with_name(path.name + ".opt")
+    try:
+        result = subprocess.run(
+            [str(cli), "optimize", str(path), str(optimized), "--level", "basic"],
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        if result.returncode != 0:
+            detail = (result.stderr.strip() or f"exit {result.returncode}").splitlines()[-1]
+            raise ExportError(f"--simplify: kprcnn optimize failed: {detail}")
+        for line in result.stdout.strip().splitlines():
+            say(f"  {line.strip()}")
+        os.replace(optimized, path)
+    finally:
+        optimized.unlink(missing_ok=True)
+    return "kprcnn optimize (basic)"
+
+
 def export_onnx(
     checkpoint: str | os.PathLike[str],
-    colormap: str | os.PathLike[str],
+    colormap: str | os.PathLike[str] | None = None,
     output: str | os.PathLike[str] | None = None,
     opset: int = DEFAULT_OPSET,
     check: bool = True,
     trust_checkpoint: bool = False,
     verbose: bool = False,
     progress: Callable[[str], None] | None = None,
+    options: ModelOptions | None = None,
+    batch_size: int = 1,
+    skeleton: Sequence[tuple[str, str]] | None = None,
+    verify: bool = True,
+    verify_images: Sequence[str | os.PathLike[str]] = (),
+    simplify: bool = False,
 ) -> ExportResult:
-    """Export ``checkpoint`` with the keypoint names/colours of ``colormap`` to ``output`` (default:
-    ``default_output_path``). Raises ExportError, leaving no output file, on any expected failure."""
+    """Export ``checkpoint`` to ``output`` (default: ``default_output_path``).
+
+    ``colormap`` gives the keypoint names and colours (None: kp0..kpK-1 and a distinct palette); ``skeleton``
+    replaces its skeleton (pairs of names). ``options`` are the graph's inference settings (ModelOptions). With
+    ``verify`` the result is compared with PyTorch eager through ONNX Runtime (the kprcnn binary; skipped with a
+    warning where there is none); with ``simplify`` it is simplified by onnxsim or, without it, `kprcnn optimize`.
+    Raises ExportError, leaving no output file, on any expected failure."""
     started = time.monotonic()
     say = progress or (lambda _msg: None)
+    options = (options or ModelOptions()).validate()
     max_opset = getattr(getattr(torch.onnx, "_constants", None), "ONNX_MAX_OPSET", 17)
     if not MIN_OPSET <= opset <= max_opset:
         raise ExportError(f"opset {opset} is not supported: use {MIN_OPSET}..{max_opset} (default {DEFAULT_OPSET})")
-    checkpoint, colormap_path = Path(checkpoint), Path(colormap)
-    cmap = load_colormap(colormap_path)
+    if batch_size != 1:
+        raise ExportError(
+            f"batch size {batch_size} is not supported: kprcnn models take one image per run (batch size 1, "
+            "input [1, 3, H, W]); run images one after another, or several sessions in parallel"
+        )
+    checkpoint = Path(checkpoint)
+    colormap_path = Path(colormap) if colormap is not None else None
+    cmap = load_colormap(colormap_path) if colormap_path is not None else None
     output = Path(output) if output is not None else default_output_path(checkpoint, colormap_path)
     if not checkpoint.exists():
         raise ExportError(f"checkpoint {checkpoint} does not exist")
+    cli = find_cli() if (verify or simplify) else None
+    simplifier = _choose_simplifier(cli) if simplify else None
+    if verify and cli is None:
+        say(
+            "warning: verification skipped: ONNX Runtime runs through the kprcnn binary, and none was found. "
+            "Run the exporter as `kprcnn export ...` (or set KPRCNN_CLI=/path/to/kprcnn) to verify; "
+            "--no-verify silences this warning"
+        )
+        verify = False
 
     temp = _create_temp(output)
     try:
         say(f"loading {checkpoint}")
         state, info = load_checkpoint(checkpoint, trust=trust_checkpoint)
-        if info.num_keypoints != cmap.num_keypoints:
+        if cmap is None:
+            cmap = default_colormap(info.num_keypoints)
+            say(f"no colormap: naming the {info.num_keypoints} keypoints {', '.join(cmap.labels)}")
+        elif info.num_keypoints != cmap.num_keypoints:
             raise ExportError(
                 f"colormap {colormap_path} has {cmap.num_keypoints} keypoints ({', '.join(cmap.labels)}) but checkpoint "
                 f"{checkpoint} was trained with {info.num_keypoints} (roi_heads.keypoint_predictor.kps_score_lowres "
                 "has that many output channels); use the colormap the model was trained with"
             )
-        model = build_model(state, info)
+        if skeleton is not None:
+            cmap = cmap.with_skeleton([tuple(pair) for pair in skeleton], source="--skeleton")
+        model = build_model(state, info, options)
         del state
         checkpoint_sha256 = _sha256(checkpoint)
 
-        say(f"exporting to ONNX opset {opset} (about half a minute)")
+        say(f"exporting to ONNX opset {opset} (about a minute)")
         try:
-            options = _torch_export(model, temp, opset, verbose)
+            settings = _torch_export(model, temp, opset, verbose)
             proto = onnx.load(str(temp))
             _check_contract(proto)
             _set_static_dims(proto, info.num_keypoints)
-            options["roi_align_mode_fixed"] = _fix_roi_align(proto, opset)
-            values = {
-                "kprcnn.format": FORMAT_VERSION,
-                "kprcnn.colormap": cmap.to_json(),
-                "kprcnn.num_keypoints": str(info.num_keypoints),
-                "kprcnn.num_classes": str(info.num_classes),
-                "kprcnn.exporter_version": __version__,
-                "kprcnn.torch_version": torch.__version__,
-                "kprcnn.torchvision_version": torchvision.__version__,
-                "kprcnn.onnx_version": onnx.__version__,
-                "kprcnn.opset": str(opset),
-                "kprcnn.checkpoint_sha256": checkpoint_sha256,
-                "kprcnn.checkpoint_name": checkpoint.name,
-                "kprcnn.export_options": json.dumps(options, sort_keys=True),
-            }
-            _set_metadata(proto, cmap, values)
+            settings["roi_align_mode_fixed"] = _fix_roi_align(proto, opset)
+            recorded = export_options(
+                settings,
+                options,
+                simplify=simplifier,
+                verify=bool(verify),
+                verify_images=[Path(p).name for p in verify_images] if verify else [],
+            )
+            _set_metadata(proto, cmap, metadata_values(cmap, info, opset, checkpoint_sha256, recorded))
             onnx.save(proto, str(temp))
             del proto
+            simplified_with = _simplify(temp, simplifier, cli, say) if simplifier else None
             if check:
                 say("checking the model (onnx.checker)")
                 onnx.checker.check_model(str(temp))
+            report = None
+            if verify:
+                assert cli is not None
+                say(
+                    f"verifying: PyTorch eager vs ONNX Runtime ({cli}) on {1 + (len(verify_images) or 1)} images "
+                    "(a minute or two on a laptop CPU; --no-verify skips it)"
+                )
+                report = verify_export(
+                    model,
+                    temp,
+                    cli,
+                    cmap.labels,
+                    options.box_score_thresh,
+                    options.detections_per_img,
+                    images=verify_images,
+                    say=say,
+                )
             os.chmod(temp, 0o666 & ~_umask())
             _fsync(temp)
             os.replace(temp, output)
@@ -310,7 +454,11 @@ def export_onnx(
         opset=opset,
         checkpoint_sha256=checkpoint_sha256,
         seconds=time.monotonic() - started,
+        verification=report,
+        simplified_with=simplified_with,
     )
+
+
 
 
 def _umask() -> int:

@@ -36,20 +36,25 @@ def test_find_inputs_picks_the_one_checkpoint_and_colormap(tmp_path):
     assert find_inputs(tmp_path) == (tmp_path / "best.pth", tmp_path / "hands-colormap.json")
 
 
-def test_find_inputs_accepts_pt(tmp_path):
-    touch(tmp_path, "model.pt", "a-colormap.json")
-    assert find_inputs(tmp_path)[0] == tmp_path / "model.pt"
+@pytest.mark.parametrize("name", ["model.pt", "pytorch_model.bin"])
+def test_find_inputs_accepts_pt_and_bin(tmp_path, name):
+    touch(tmp_path, name, "a-colormap.json")
+    assert find_inputs(tmp_path)[0] == tmp_path / name
+
+
+@pytest.mark.parametrize("others", [[], ["colormap.json", "notes.txt"]])
+def test_find_inputs_without_a_colormap(tmp_path, others):
+    touch(tmp_path, "best.pth", *others)
+    assert find_inputs(tmp_path) == (tmp_path / "best.pth", None)
 
 
 @pytest.mark.parametrize(
     "names, fragments",
     [
-        ([], ["found none", "*-colormap.json, found none"]),
-        (["a-colormap.json"], ["checkpoint (*.pth, *.pt), found none"]),
-        (["best.pth"], ["*-colormap.json, found none"]),
-        (["best.pth", "colormap.json"], ["found none (other .json files: colormap.json)"]),
+        ([], ["checkpoint (*.pth, *.pt, *.bin), found none"]),
+        (["a-colormap.json"], ["checkpoint (*.pth, *.pt, *.bin), found none"]),
         (["best.pth", "last.pt", "a-colormap.json"], ["found best.pth, last.pt"]),
-        (["best.pth", "a-colormap.json", "b-colormap.json"], ["found a-colormap.json, b-colormap.json"]),
+        (["best.pth", "a-colormap.json", "b-colormap.json"], ["at most one *-colormap.json, found a-colormap.json"]),
     ],
 )
 def test_find_inputs_explains_what_it_found(tmp_path, names, fragments):
@@ -98,6 +103,35 @@ def test_full_random_checkpoint_shapes(state_dict):
     # ConvTranspose2d(512, K, 4, 4) stores [in_channels, out_channels, kH, kW]; Linear(1024, C) stores [C, 1024].
     assert tuple(state_dict[KEYPOINT_WEIGHT].shape) == (512, 3, 4, 4)
     assert tuple(state_dict[CLASS_WEIGHT].shape) == (2, 1024)
+
+
+@pytest.fixture(scope="module")
+def whole_model():
+    """A random-init keypointrcnn_resnet50_fpn object (K=3, 2 classes), as torch.save(model) would pickle it."""
+    from torchvision.models.detection import keypointrcnn_resnet50_fpn
+
+    torch.manual_seed(0)
+    return keypointrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_keypoints=3, num_classes=2).eval()
+
+
+@pytest.mark.parametrize(
+    "wrap, layout",
+    [
+        (lambda m: m, "a pickled nn.Module"),
+        (lambda m: {"model": m, "epoch": 7}, 'a pickled nn.Module under "model"'),
+        (lambda m: torch.nn.DataParallel(m), "a pickled nn.Module"),  # keys "module.*", stripped
+    ],
+    ids=["model", "model-entry", "dataparallel"],
+)
+def test_whole_pickled_model_needs_trust(tmp_path, whole_model, wrap, layout):
+    path = save(tmp_path, wrap(whole_model), "whole.bin")
+    with pytest.raises(ExportError) as info:
+        load_checkpoint(path)
+    assert "whole pickled model" in str(info.value) and "--trust-checkpoint" in str(info.value)
+    state, loaded = load_checkpoint(path, trust=True)
+    assert loaded.layout == layout and (loaded.num_keypoints, loaded.num_classes) == (3, 2)
+    expected = whole_model.state_dict()
+    assert state.keys() == expected.keys() and all(torch.equal(state[k], expected[k]) for k in expected)
 
 
 def test_python_objects_need_trust(tmp_path):
@@ -198,7 +232,7 @@ def test_frozen_batchnorm_checkpoint_loads_and_computes_the_same():
         assert float((got[name] - expected[name]).abs().max()) <= 1e-5 * scale, name
 
 
-def test_missing_and_unexpected_keys_are_named(state_dict):
+def test_missing_and_unexpected_keys_are_named(state_dict):  # RELIABILITY row 15
     state = dict(state_dict)
     del state["roi_heads.keypoint_head.0.weight"]
     state["roi_heads.mask_head.mask_fcn1.weight"] = torch.zeros(1)

@@ -84,3 +84,35 @@ def test_unreadable_files(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00garbage\x80")
     with pytest.raises(ExportError, match="not UTF-8"):
         load_colormap(binary)
+
+
+# --- the default colormap (no colormap file) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 3, 17, 40])
+def test_default_colormap_names_and_distinct_colours(k):
+    from kprcnn_export.colormap import default_colormap
+
+    cmap = default_colormap(k)
+    assert cmap.labels == tuple(f"kp{i}" for i in range(k)) and cmap.skeleton == ()
+    assert len(set(cmap.colors)) == k
+    assert all(0 <= c <= 1 for color in cmap.colors for c in color)
+    # What the exporter stores must read back the same (and so be valid for the C++ reader).
+    assert parse_colormap(cmap.to_json()) == cmap
+
+
+def test_default_colours_of_neighbours_differ_clearly():
+    from kprcnn_export.colormap import default_colormap
+
+    colors = default_colormap(17).colors
+    for a, b in zip(colors, colors[1:]):
+        assert max(abs(x - y) for x, y in zip(a, b)) > 0.2, (a, b)
+
+
+def test_with_skeleton_replaces_and_validates():
+    from kprcnn_export.colormap import default_colormap
+
+    cmap = default_colormap(3).with_skeleton([("kp0", "kp1"), ("kp1", "kp2")], source="--skeleton")
+    assert cmap.skeleton == (("kp0", "kp1"), ("kp1", "kp2"))
+    with pytest.raises(ExportError, match='--skeleton: skeleton entry 0 names unknown label "nose"'):
+        cmap.with_skeleton([("nose", "kp0")], source="--skeleton")

@@ -20,6 +20,10 @@ import kprcnn_export
 from kprcnn_export import ExportError, default_output_path, export_onnx
 from kprcnn_export.demo import write_colormap
 from kprcnn_export.export import METADATA_KEYS, OUTPUT_NAMES
+from kprcnn_export.options import ModelOptions
+
+CLI = os.environ.get("KPRCNN_CLI", "")
+needs_cli = pytest.mark.skipif(not CLI or not Path(CLI).exists(), reason="KPRCNN_CLI (the kprcnn binary) not set")
 
 # --- the real export --------------------------------------------------------------------------------------------
 
@@ -90,6 +94,20 @@ def test_metadata(exported, training_folder):
     assert options["input_names"] == ["input"] and options["output_names"] == list(OUTPUT_NAMES)
     assert options["dynamic_axes"]["input"] == {"2": "height", "3": "width"}
     assert all(options["dynamic_axes"][name] == {"0": "detections"} for name in OUTPUT_NAMES)
+    assert {k: options[k] for k in ModelOptions().to_dict()} == ModelOptions().to_dict()  # torchvision's defaults
+    assert options["simplify"] is None and options["verify"] is bool(CLI)
+
+
+@needs_cli
+def test_export_is_verified_against_pytorch(exported):
+    """The session export ran eager and ONNX Runtime (kprcnn predict) on a blank image, then a scene, and agreed."""
+    result = exported[0]
+    assert "verified against PyTorch on 2 images" in result.stdout, result.stdout + result.stderr
+    assert "max |diff| boxes" in result.stdout
+    lines = [ln for ln in result.stderr.splitlines() if "(PyTorch) vs" in ln]
+    assert [ln.split()[1] for ln in lines] == ["a_blank", "b_scene"], result.stderr
+    assert "b_scene (480x320)" in lines[1] and "a_blank (320x400)" in lines[0]
+    print("\n".join(lines))
 
 
 # --- naming -----------------------------------------------------------------------------------------------------
@@ -156,7 +174,7 @@ def checkpoint_case(tmp_path: Path, kind: str) -> Path:
         ("garbage", "not a readable PyTorch checkpoint"),
     ],
 )
-def test_corrupt_checkpoints(tmp_path, colormap_file, kind, fragment):
+def test_corrupt_checkpoints(tmp_path, colormap_file, kind, fragment):  # RELIABILITY row 15
     checkpoint = checkpoint_case(tmp_path, kind)
     last = assert_failed(run_exporter(tmp_path), fragment)
     assert str(checkpoint) in last
@@ -175,14 +193,14 @@ def test_bad_colormap_fails_before_loading(tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def test_keypoint_count_mismatch(tmp_path):
+def test_keypoint_count_mismatch(tmp_path):  # RELIABILITY row 15
     torch.save(head_state(num_keypoints=3), tmp_path / "best.pth")
     write_colormap(tmp_path / "four-colormap.json", ("a", "b", "c", "d"))
     assert_failed(run_exporter(tmp_path), "has 4 keypoints", "trained with 3", "use the colormap")
     assert leftovers(tmp_path) == []
 
 
-def test_failure_keeps_an_existing_output(tmp_path):
+def test_failure_keeps_an_existing_output(tmp_path):  # RELIABILITY row 15
     torch.save(head_state(num_keypoints=3), tmp_path / "best.pth")
     write_colormap(tmp_path / "four-colormap.json", ("a", "b", "c", "d"))
     old = tmp_path / "four-best.onnx"
@@ -192,7 +210,7 @@ def test_failure_keeps_an_existing_output(tmp_path):
     assert leftovers(tmp_path) == ["four-best.onnx"]
 
 
-def test_wrong_architecture(tmp_path, training_folder, state_dict):
+def test_wrong_architecture(tmp_path, training_folder, state_dict):  # RELIABILITY row 15
     state = dict(state_dict)
     state["roi_heads.keypoint_head.extra.weight"] = torch.zeros(1)
     del state["backbone.fpn.layer_blocks.0.0.weight"]
@@ -245,6 +263,22 @@ def test_output_folder_unwritable(tmp_path, colormap_file):
 def test_bad_opset(tmp_path, colormap_file):
     torch.save(head_state(), tmp_path / "best.pth")
     assert_failed(run_exporter(tmp_path, "--opset", "9"), "opset 9 is not supported")
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--batch-size", "4"], ["batch size 4 is not supported", "batch size 1"]),
+        (["--box-score-thresh", "1.5"], ["--box-score-thresh 1.5 must be in [0, 1)"]),
+        (["--min-size", "1000", "--max-size", "900"], ["--max-size 900 must be at least --min-size 1000"]),
+        (["--skeleton", "left", "nose"], ['unknown label "nose"']),
+    ],
+    ids=["batch", "thresh", "sizes", "skeleton"],
+)
+def test_bad_knobs(tmp_path, colormap_file, args, fragments):
+    torch.save(head_state(), tmp_path / "best.pth")
+    assert_failed(run_exporter(tmp_path, "--no-verify", *args), *fragments)
+    assert leftovers(tmp_path) == []
 
 
 # --- failures during the export itself (in-process, torch.onnx.export replaced so no real export runs) -----------
@@ -339,3 +373,109 @@ def test_fix_roi_align(tmp_path, opset, changed):
     assert modes == (["output_half_pixel"] if changed else [])
     assert _fix_roi_align(model, opset) == 0  # a stated mode is left alone
     onnx.checker.check_model(model)
+
+
+# --- the export flow around a fake graph (torch.onnx.export replaced by a tiny contract-valid model) -----------
+
+
+def fake_graph_export(model, args, f, **kwargs):
+    """Writes a model with the real interface whose outputs are constants (one detection, K=3)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    import numpy as np
+
+    consts = {
+        "boxes": np.array([[1, 2, 30, 40]], np.float32),
+        "labels": np.array([1], np.int64),
+        "scores": np.array([0.9], np.float32),
+        "keypoints": np.ones((1, 3, 3), np.float32),
+        "keypoints_scores": np.ones((1, 3), np.float32),
+    }
+    nodes, inits = [], []
+    for name, value in consts.items():
+        inits.append(numpy_helper.from_array(value, name + "_const"))
+        # Two Identity nodes per output: something for an optimiser to remove.
+        nodes.append(helper.make_node("Identity", [name + "_const"], [name + "_mid"]))
+        nodes.append(helper.make_node("Identity", [name + "_mid"], [name]))
+    types = {"labels": TensorProto.INT64}
+    ranks = {"boxes": 2, "labels": 1, "scores": 1, "keypoints": 3, "keypoints_scores": 2}
+    outputs = [
+        helper.make_tensor_value_info(n, types.get(n, TensorProto.FLOAT), [f"d{i}" for i in range(ranks[n])])
+        for n in consts
+    ]
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, "height", "width"])]
+    graph = helper.make_graph(nodes, "fake", inputs, outputs, initializer=inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", kwargs["opset_version"])])
+    proto.ir_version = 8
+    onnx.save(proto, f)
+
+
+def meta_of(path: Path) -> dict[str, str]:
+    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+
+
+def test_no_colormap_names_the_keypoints_and_records_the_knobs(small_folder, monkeypatch):
+    monkeypatch.setattr(torch.onnx, "export", fake_graph_export)
+    (small_folder / "hands-colormap.json").unlink()
+    messages = []
+    knobs = ModelOptions(min_size=640, box_score_thresh=0.5, detections_per_img=10)
+    result = export_onnx(small_folder / "best.pth", options=knobs, verify=False, progress=messages.append)
+    assert result.path == small_folder / "best.onnx" and result.labels == ("kp0", "kp1", "kp2")
+    meta = meta_of(result.path)
+    assert [i["label"] for i in json.loads(meta["kprcnn.colormap"])["items"]] == ["kp0", "kp1", "kp2"]
+    options = json.loads(meta["kprcnn.export_options"])
+    assert {k: options[k] for k in knobs.to_dict()} == knobs.to_dict()
+    assert any("no colormap: naming the 3 keypoints kp0, kp1, kp2" in m for m in messages)
+
+
+def test_no_cli_warns_and_skips_verification(small_folder, monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.onnx, "export", fake_graph_export)
+    monkeypatch.delenv("KPRCNN_CLI", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-binaries-here"))
+    messages = []
+    result = export_onnx(small_folder / "best.pth", small_folder / "hands-colormap.json", progress=messages.append)
+    assert result.verification is None and result.path.is_file()
+    warning = [m for m in messages if m.startswith("warning: verification skipped")]
+    assert warning and "kprcnn export" in warning[0] and "KPRCNN_CLI" in warning[0]
+    assert json.loads(meta_of(result.path)["kprcnn.export_options"])["verify"] is False
+
+
+def test_failed_verification_leaves_no_output(small_folder, monkeypatch):
+    monkeypatch.setattr(torch.onnx, "export", fake_graph_export)
+    monkeypatch.setattr("kprcnn_export.export.find_cli", lambda: Path("/bin/true"))
+
+    def disagree(*args, **kwargs):
+        raise ExportError("verification failed: b_scene: box[0] 10.5, PyTorch 10.0")
+
+    monkeypatch.setattr("kprcnn_export.export.verify_export", disagree)
+    old = small_folder / "hands-best.onnx"
+    old.write_bytes(b"the previous model")
+    with pytest.raises(ExportError, match="verification failed"):
+        export_onnx(small_folder / "best.pth", small_folder / "hands-colormap.json")
+    assert old.read_bytes() == b"the previous model" and leftovers(small_folder) == ["hands-best.onnx"]
+
+
+@needs_cli
+def test_simplify_falls_back_to_kprcnn_optimize(small_folder, monkeypatch):
+    try:
+        import onnxsim  # noqa: F401
+
+        pytest.skip("onnxsim is installed: the fallback does not run")
+    except ImportError:
+        pass
+    monkeypatch.setattr(torch.onnx, "export", fake_graph_export)
+    messages = []
+    result = export_onnx(
+        small_folder / "best.pth", small_folder / "hands-colormap.json", simplify=True, verify=False,
+        progress=messages.append,
+    )  # fmt: skip
+    assert result.simplified_with == "kprcnn optimize (basic)"
+    assert any("onnxsim is not installed: simplifying with `kprcnn optimize --level basic`" in m for m in messages)
+    assert any("nodes: 10 -> " in m for m in messages), messages
+    model = onnx.load(str(result.path))
+    onnx.checker.check_model(model)
+    assert len(model.graph.node) < 10
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert set(METADATA_KEYS) <= set(meta)
+    assert json.loads(meta["kprcnn.export_options"])["simplify"] == "kprcnn optimize"
+    assert leftovers(small_folder) == ["hands-best.onnx"]

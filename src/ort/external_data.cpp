@@ -5,14 +5,10 @@
 // TensorProto.external_data = 13 (StringStringEntryProto: key = 1, value = 2).
 #include "ort/external_data.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cstring>
+#include <algorithm>
 
 #include "kprcnn/error.h"
+#include "ort/protobuf_wire.h"
 
 namespace kprcnn::ort {
 namespace {
@@ -37,15 +33,7 @@ Kind child(Kind parent, std::uint64_t field) {
   }
 }
 
-bool read_varint(const std::uint8_t*& p, const std::uint8_t* end, std::uint64_t& value) {
-  value = 0;
-  for (int shift = 0; shift < 64 && p < end; shift += 7) {
-    const std::uint8_t byte = *p++;
-    value |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
-    if (!(byte & 0x80)) return true;
-  }
-  return false;
-}
+using wire::read_varint;
 
 struct Walker {
   std::vector<std::string> locations;
@@ -93,35 +81,6 @@ struct Walker {
   }
 };
 
-// Read-only mapping of the whole file (the model may be hundreds of MB; pages are only touched by the walk).
-class MappedFile {
- public:
-  explicit MappedFile(const std::filesystem::path& path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw Error(ErrorCode::kIo, "cannot open model " + path.string() + ": " + std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd_, &st) == 0 && st.st_size > 0) {
-      size_ = static_cast<std::size_t>(st.st_size);
-      void* m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
-      if (m != MAP_FAILED) data_ = static_cast<const std::uint8_t*>(m);
-    }
-  }
-  ~MappedFile() {
-    if (data_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  std::span<const std::uint8_t> bytes() const {
-    return data_ ? std::span(data_, size_) : std::span<const std::uint8_t>();
-  }
-
- private:
-  int fd_ = -1;
-  const std::uint8_t* data_ = nullptr;
-  std::size_t size_ = 0;
-};
-
 }  // namespace
 
 std::vector<std::string> external_data_locations(std::span<const std::uint8_t> model_bytes) {
@@ -132,7 +91,7 @@ std::vector<std::string> external_data_locations(std::span<const std::uint8_t> m
 
 void check_external_data(const std::filesystem::path& model) {
   namespace fs = std::filesystem;
-  const MappedFile file(model);
+  const wire::MappedFile file(model);
   const std::vector<std::string> locations = external_data_locations(file.bytes());
   if (locations.empty()) return;
   std::error_code ec;

@@ -87,28 +87,31 @@ def _export_into(folder: Path) -> None:
 
     write_checkpoint(folder / "checkpoint.pth", num_keypoints=NUM_KEYPOINTS, num_classes=NUM_CLASSES, seed=SEED)
     write_colormap(folder / "parity-colormap.json", LABELS)
+    _run_exporter([str(folder), "-o", str(folder / "model.onnx")], "the parity model")
+
+
+def _run_exporter(args: list[str], what: str) -> None:
+    """`python -m kprcnn_export ARGS --no-verify` (the parity tests compare with eager more closely themselves)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PYTHON_DIR), os.environ.get("PYTHONPATH")])))
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "kprcnn_export", str(folder), "-o", str(folder / "model.onnx")],
+        [sys.executable, "-m", "kprcnn_export", *args, "--no-verify"],
         capture_output=True, text=True, env=env, timeout=1200,
     )
     assert result.returncode == 0, f"export failed:\n{result.stdout}\n{result.stderr}"
-    print(f"\nexported the parity model in {time.monotonic() - started:.0f} s: {result.stdout.strip()}")
+    print(f"\nexported {what} in {time.monotonic() - started:.0f} s: {result.stdout.strip()}")
 
 
-@pytest.fixture(scope="session")
-def cached_model(tmp_path_factory: pytest.TempPathFactory) -> CachedModel:
-    """The random-init model exported once per exporter/torch version, via `python -m kprcnn_export`."""
+def _cached_folder(name: str, make) -> Path:
+    """build/test-models/<name>, made once by make(staging_folder) and renamed into place atomically."""
     cache_root = Path(os.environ.get("KPRCNN_MODEL_CACHE") or BUILD_DIR / "test-models")
-    key = model_key()
-    folder = cache_root / key
+    folder = cache_root / name
     if not (folder / "model.onnx").is_file():
         cache_root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_root))
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=cache_root))
         try:
             staging.chmod(0o755)
-            _export_into(staging)
+            make(staging)
             try:
                 staging.rename(folder)  # atomic: a concurrent run either sees the whole folder or none
             except OSError:
@@ -116,7 +119,52 @@ def cached_model(tmp_path_factory: pytest.TempPathFactory) -> CachedModel:
                     raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def cached_model(tmp_path_factory: pytest.TempPathFactory) -> CachedModel:
+    """The random-init model exported once per exporter/torch version, via `python -m kprcnn_export`."""
+    key = model_key()
+    folder = _cached_folder(key, _export_into)
     return CachedModel(folder, folder / "model.onnx", folder / "checkpoint.pth", key)
+
+
+def cached_variant(base: CachedModel, *export_args: str) -> CachedModel:
+    """The same checkpoint exported with other exporter options (cached beside the base model)."""
+    suffix = hashlib.sha256(" ".join(export_args).encode()).hexdigest()[:8]
+
+    def make(folder: Path) -> None:
+        args = ["--checkpoint", str(base.checkpoint), "--colormap", str(base.folder / "parity-colormap.json"),
+                "-o", str(folder / "model.onnx"), *export_args]
+        _run_exporter(args, f"a variant ({' '.join(export_args)})")
+
+    folder = _cached_folder(f"{base.key}-{suffix}", make)
+    return CachedModel(folder, folder / "model.onnx", base.checkpoint, base.key)
+
+
+def predict_folder(cli: Path, model: Path, images: Path, output: Path, threshold: float) -> CliRun:
+    """`kprcnn predict` over a folder (one session, sorted order), JSON only; documents by image stem."""
+    cmd = [str(cli), "predict", "--model", str(model), "--input", str(images), "--output", str(output),
+           "--threshold", str(threshold), "--size", str(SIZE), "--no-draw"]
+    started = time.monotonic()
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    print(f"\nkprcnn predict {model.name} on {images}: {time.monotonic() - started:.1f} s\n{result.stderr}")
+    documents = {p.stem: json.loads(p.read_text()) for p in sorted(output.glob("*.json"))}
+    return CliRun(result, output, documents)
+
+
+def image_subset(image_dir: Path, folder: Path, names: list[str]) -> Path:
+    """A folder with some of the test images (hard links), for runs that need only those."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        target = folder / f"{name}.png"
+        if not target.exists():
+            try:
+                os.link(image_dir / f"{name}.png", target)
+            except OSError:
+                shutil.copyfile(image_dir / f"{name}.png", target)
+    return folder
 
 
 def draw_image(spec: ImageSpec):

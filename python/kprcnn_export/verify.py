@@ -1,0 +1,400 @@
+"""Verification of an export: PyTorch eager and ONNX Runtime on the same inputs must give the same detections.
+
+ONNX Runtime runs through the C++ ``kprcnn predict`` (the Python onnxruntime package is not needed): the exporter
+finds the binary in ``$KPRCNN_CLI`` (``kprcnn export`` sets it to itself) or on ``PATH``. Both sides see the
+same pixels: each verification image is prepared in Python (EXIF orientation applied, RGB, shorter side scaled to
+``VERIFY_SIZE`` with Pillow's bicubic filter) and saved as PNG, and ``kprcnn predict --size VERIFY_SIZE`` then
+feeds it unresized, so what is compared is the graph, not the resize.
+
+The default inputs are synthetic: a near-blank image first (grey with faint noise: a trained model finds nothing
+above its threshold there) and a scene of another size and aspect ratio after it, in the same ONNX Runtime
+session, because exported torchvision detectors have been known to fail on the run after one that produced no
+boxes. The noise matters: on a perfectly uniform image every position looks the same, many candidate boxes get
+exactly equal scores, and which of the tied ones survive NMS and the detections cap is arbitrary (PyTorch and
+ONNX Runtime break the ties differently), so such an image cannot be compared box by box. Every detection the
+graph returns (score above box_score_thresh) is compared, with the tolerances of ``Tolerance``; a detection whose
+score lies within the score tolerance of a cut-off (box_score_thresh, or the last place of a full
+detections_per_img list) may legitimately exist on one side only and is left out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kprcnn_export.errors import ExportError
+
+VERIFY_SIZE = 320  # shorter side of the verification inputs (the graph upsamples to min_size anyway)
+# (name, width, height, scene seed or None for the near-blank image): two sizes, the near-blank one first.
+SYNTHETIC_INPUTS = (("a_blank", 320, 400, None), ("b_scene", 480, 320, 2))
+BLANK_NOISE = 4.0  # standard deviation (grey levels) of the near-blank image's noise around 128
+CLI_ENV = "KPRCNN_CLI"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """What "the same" means: boxes and keypoints within ``coord_abs`` px or ``coord_rel`` of the value; scores
+    within ``score``; keypoint scores (heatmap logits of magnitude ~10) within ``keypoint_score_abs`` or
+    ``keypoint_score_rel``. Detections whose scores differ by less than ``score`` may come in either order."""
+
+    coord_abs: float = 1e-2
+    coord_rel: float = 1e-3
+    score: float = 1e-4
+    keypoint_score_abs: float = 1e-2
+    keypoint_score_rel: float = 1e-3
+
+    def describe(self) -> str:
+        return (
+            f"boxes/keypoints {self.coord_abs:g} px or {self.coord_rel:g} relative, scores {self.score:g}, "
+            f"keypoint scores {self.keypoint_score_abs:g} or {self.keypoint_score_rel:g} relative"
+        )
+
+
+@dataclass
+class Comparison:
+    """The comparison of one image's detections: counts, largest differences, and every problem found."""
+
+    name: str
+    size: tuple[int, int]
+    expected: int = 0  # eager detections
+    actual: int = 0  # ONNX Runtime detections
+    borderline: int = 0  # left out: scores at a cut-off
+    matched: int = 0
+    max_box: float = 0.0
+    max_keypoint: float = 0.0
+    max_score: float = 0.0
+    max_keypoint_score: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        w, h = self.size
+        text = f"{self.name} ({w}x{h}): {self.expected} detections (PyTorch) vs {self.actual} (ONNX Runtime)"
+        if self.matched:
+            text += (
+                f", max |diff| boxes {self.max_box:.2g} px, keypoints {self.max_keypoint:.2g} px, "
+                f"scores {self.max_score:.2g}, keypoint scores {self.max_keypoint_score:.2g}"
+            )
+        if self.borderline:
+            text += f" ({self.borderline} at a score cut-off left out)"
+        return text
+
+
+@dataclass(frozen=True)
+class Report:
+    comparisons: tuple[Comparison, ...]
+    seconds: float
+    eager_seconds: float
+    onnx_seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.problems for c in self.comparisons)
+
+
+def find_cli() -> Path | None:
+    """The kprcnn binary: $KPRCNN_CLI, else ``kprcnn`` on PATH, else None."""
+    env = os.environ.get(CLI_ENV)
+    if env:
+        path = Path(env)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise ExportError(f"{CLI_ENV}={env} is not an executable file; point it at the kprcnn binary")
+        return path
+    found = shutil.which("kprcnn")
+    return Path(found) if found else None
+
+
+# --- inputs -----------------------------------------------------------------------------------------------------
+
+
+def plan_resize(width: int, height: int, target: int) -> tuple[int, int]:
+    """(w, h) with the shorter side ``target``: the arithmetic of the recipe's resize_img (and kprcnn predict)."""
+    shorter = min(width, height)
+    scale = shorter / target
+    if width == height:
+        return target, target
+    if width < height:
+        return target, int(height / scale)
+    return int(width / scale), target
+
+
+def prepare_inputs(folder: Path, user_images: Sequence[str | os.PathLike[str]] = ()) -> list[Path]:
+    """Write the verification images into ``folder`` as PNG (sorted names = run order); user images replace the
+    synthetic scene but the blank image always runs first."""
+    from PIL import Image, ImageOps
+
+    from kprcnn_export.demo import draw_scene
+
+    paths = []
+    name, width, height, _ = SYNTHETIC_INPUTS[0]
+    path = folder / f"{name}.png"
+    noise = np.random.default_rng(0).normal(128.0, BLANK_NOISE, (height, width, 3))
+    Image.fromarray(np.clip(np.rint(noise), 0, 255).astype(np.uint8), "RGB").save(path)
+    paths.append(path)
+    if not user_images:
+        for name, width, height, seed in SYNTHETIC_INPUTS[1:]:
+            path = folder / f"{name}.png"
+            draw_scene(width, height, seed=seed).save(path)
+            paths.append(path)
+        return paths
+    for i, source in enumerate(user_images):
+        source = Path(source)
+        try:
+            with Image.open(source) as opened:
+                image = ImageOps.exif_transpose(opened).convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            raise ExportError(f"cannot read --verify-image {source}: {e}") from e
+        if min(image.size) < 16:
+            raise ExportError(f"--verify-image {source} is {image.size[0]}x{image.size[1]}: too small to verify with")
+        size = plan_resize(*image.size, VERIFY_SIZE)
+        if size != image.size:
+            image = image.resize(size, Image.BICUBIC)
+        path = folder / f"b{i:02d}_{source.stem[:40]}.png"
+        image.save(path)
+        paths.append(path)
+    return paths
+
+
+# --- the two sides ----------------------------------------------------------------------------------------------
+
+
+def _clamp(value: float, upper: int) -> float:
+    return float(min(max(value, 0.0), float(upper)))
+
+
+def eager_detections(model: torch.nn.Module, path: Path, names: Sequence[str]) -> tuple[list[dict], tuple[int, int]]:
+    """torchvision eager on one verification image, as kprcnn predict's detection list (scores > 0, clamped to
+    the image like kprcnn's postprocess, sorted by score), and the image size."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    height, width = array.shape[:2]
+    tensor = torch.from_numpy(array).permute(2, 0, 1).contiguous()
+    with torch.no_grad():
+        raw = model([tensor])[0]
+    boxes = raw["boxes"].double().numpy()
+    scores = raw["scores"].double().numpy()
+    labels = raw["labels"].numpy()
+    keypoints = raw["keypoints"].double().numpy()
+    kp_scores = raw["keypoints_scores"].double().numpy()
+    detections = []
+    for i in range(len(scores)):
+        values = [scores[i], *boxes[i], *keypoints[i, :, :2].ravel(), *kp_scores[i]]
+        if not scores[i] > 0 or not all(math.isfinite(v) for v in values):
+            continue
+        x1, y1, x2, y2 = boxes[i]
+        detections.append(
+            {
+                "label": int(labels[i]),
+                "score": float(scores[i]),
+                "box": [_clamp(x1, width), _clamp(y1, height), _clamp(x2, width), _clamp(y2, height)],
+                "keypoints": [
+                    {
+                        "name": names[k],
+                        "x": _clamp(keypoints[i, k, 0], width),
+                        "y": _clamp(keypoints[i, k, 1], height),
+                        "score": float(kp_scores[i, k]),
+                    }
+                    for k in range(len(names))
+                ],
+            }
+        )
+    detections.sort(key=lambda d: -d["score"])
+    return detections, (width, height)
+
+
+def onnx_documents(cli: Path, model_path: Path, images: Path, output: Path, timeout: float = 900) -> dict[str, dict]:
+    """``kprcnn predict`` over the image folder (one session, sorted order), every detection kept (threshold 0):
+    the per-image JSON documents by image stem."""
+    cmd = [
+        str(cli), "predict", "--model", str(model_path), "--input", str(images), "--output", str(output),
+        "--threshold", "0", "--size", str(VERIFY_SIZE), "--no-draw", "--quiet",
+    ]  # fmt: skip
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ExportError(f"verification could not run {cli}: {e}") from e
+    if result.returncode != 0:
+        detail = (result.stderr.strip() or result.stdout.strip() or f"exit {result.returncode}").splitlines()
+        raise ExportError(
+            f"verification failed: ONNX Runtime (kprcnn predict) could not run the exported model: "
+            f"{' | '.join(detail[-3:])}"
+        )
+    documents = {}
+    for path in sorted(output.glob("*.json")):
+        documents[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+    return documents
+
+
+# --- comparison -------------------------------------------------------------------------------------------------
+
+
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _pairs(expected: list[dict], actual: list[dict], tie: float) -> list[tuple[int, int]]:
+    """(expected index, actual index) pairs: in score order, and among scores closer than ``tie`` (whose order
+    is arbitrary) by best box overlap."""
+    pairs = []
+    unmatched = list(range(len(expected)))
+    for j, det in enumerate(actual):
+        if not unmatched:
+            break
+        head = expected[unmatched[0]]["score"]
+        group = [
+            i
+            for i in unmatched
+            if abs(expected[i]["score"] - head) <= tie or abs(expected[i]["score"] - det["score"]) <= tie
+        ]
+        best = max(group, key=lambda i: _iou(expected[i]["box"], det["box"]))
+        unmatched.remove(best)
+        pairs.append((best, j))
+    return pairs
+
+
+def _close(a: float, b: float, abs_tol: float, rel_tol: float) -> bool:
+    return abs(a - b) <= abs_tol or abs(a - b) <= rel_tol * abs(b)
+
+
+def drop_borderline(
+    expected: list[dict], actual: list[dict], cutoffs: Sequence[float], cap: int, tol: Tolerance
+) -> tuple[list[dict], list[dict]]:
+    """Leave out detections that may exist on one side only: scores within tolerance of a cut-off, and, when
+    either side reached the ``cap`` of detections per image, everything within tolerance of the lowest kept score
+    or below it on the longer side."""
+    cuts = list(cutoffs)
+    full = len(expected) >= cap or len(actual) >= cap
+    if full:
+        cuts.append(min(d["score"] for d in (expected if len(expected) >= cap else actual)))
+    keep_e = [d for d in expected if all(abs(d["score"] - c) > tol.score for c in cuts)]
+    keep_a = [d for d in actual if all(abs(d["score"] - c) > 2 * tol.score for c in cuts)]
+    if full:
+        floor = cuts[-1] + 2 * tol.score
+        keep_e = [d for d in keep_e if d["score"] > floor]
+        keep_a = [d for d in keep_a if d["score"] > floor]
+    return keep_e, keep_a
+
+
+def compare(
+    expected: list[dict],
+    actual: list[dict],
+    tol: Tolerance,
+    name: str = "",
+    size: tuple[int, int] = (0, 0),
+    cutoffs: Sequence[float] = (),
+    cap: int = 1 << 30,
+) -> Comparison:
+    """Compare two detection lists in kprcnn predict's JSON layout; every difference beyond ``tol`` is a problem."""
+    result = Comparison(name=name, size=size, expected=len(expected), actual=len(actual))
+    kept_e, kept_a = drop_borderline(expected, actual, cutoffs, cap, tol)
+    result.borderline = len(expected) - len(kept_e)
+    if len(kept_e) != len(kept_a):
+        result.problems.append(
+            f"{name}: {len(kept_a)} detections from ONNX Runtime, {len(kept_e)} from PyTorch "
+            "(scores at a cut-off left out)"
+        )
+    for i, j in _pairs(kept_e, kept_a, tol.score):
+        e, a = kept_e[i], kept_a[j]
+        tag = f"{name}: detection {j} (score {e['score']:.5f})"
+        result.matched += 1
+        if a["label"] != e["label"]:
+            result.problems.append(f"{tag}: label {a['label']}, PyTorch {e['label']}")
+        d = abs(a["score"] - e["score"])
+        result.max_score = max(result.max_score, d)
+        if d > tol.score:
+            result.problems.append(f"{tag}: score {a['score']:.6f}, PyTorch {e['score']:.6f}")
+        for axis, (va, ve) in enumerate(zip(a["box"], e["box"])):
+            result.max_box = max(result.max_box, abs(va - ve))
+            if not _close(va, ve, tol.coord_abs, tol.coord_rel):
+                result.problems.append(f"{tag}: box[{axis}] {va:.4f}, PyTorch {ve:.4f}")
+        if [k["name"] for k in a["keypoints"]] != [k["name"] for k in e["keypoints"]]:
+            result.problems.append(f"{tag}: keypoint names {[k['name'] for k in a['keypoints']]}")
+            continue
+        for ka, ke in zip(a["keypoints"], e["keypoints"]):
+            for axis in ("x", "y"):
+                result.max_keypoint = max(result.max_keypoint, abs(ka[axis] - ke[axis]))
+                if not _close(ka[axis], ke[axis], tol.coord_abs, tol.coord_rel):
+                    result.problems.append(f"{tag}: keypoint {ke['name']}.{axis} {ka[axis]:.4f}, PyTorch {ke[axis]:.4f}")
+            d = abs(ka["score"] - ke["score"])
+            result.max_keypoint_score = max(result.max_keypoint_score, d)
+            if not _close(ka["score"], ke["score"], tol.keypoint_score_abs, tol.keypoint_score_rel):
+                result.problems.append(
+                    f"{tag}: keypoint {ke['name']} score {ka['score']:.5f}, PyTorch {ke['score']:.5f}"
+                )
+    return result
+
+
+# --- the whole check --------------------------------------------------------------------------------------------
+
+
+def verify_export(
+    model: torch.nn.Module,
+    onnx_path: Path,
+    cli: Path,
+    names: Sequence[str],
+    box_score_thresh: float,
+    detections_per_img: int,
+    images: Sequence[str | os.PathLike[str]] = (),
+    tol: Tolerance = Tolerance(),
+    say: Callable[[str], None] = lambda _msg: None,
+) -> Report:
+    """Run ``model`` (eager) and ``onnx_path`` (ONNX Runtime via ``cli``) on the verification inputs and compare.
+
+    Returns the report; raises ExportError when ONNX Runtime cannot run the model or any image differs beyond
+    ``tol`` (the message lists the first differences)."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="kprcnn-verify-") as work:
+        folder, output = Path(work) / "images", Path(work) / "onnx"
+        folder.mkdir()
+        output.mkdir()
+        inputs = prepare_inputs(folder, images)
+        t0 = time.monotonic()
+        documents = onnx_documents(cli, onnx_path, folder, output)
+        onnx_seconds = time.monotonic() - t0
+        comparisons = []
+        eager_seconds = 0.0
+        for path in inputs:
+            t0 = time.monotonic()
+            expected, size = eager_detections(model, path, names)
+            eager_seconds += time.monotonic() - t0
+            doc = documents.get(path.stem)
+            if doc is None:
+                raise ExportError(f"verification failed: kprcnn predict wrote no result for {path.name}")
+            comparison = compare(
+                expected,
+                doc["detections"],
+                tol,
+                name=path.stem,
+                size=size,
+                cutoffs=(box_score_thresh,),
+                cap=detections_per_img,
+            )
+            if (doc["width"], doc["height"]) != size:
+                comparison.problems.append(f"{path.stem}: kprcnn predict saw {doc['width']}x{doc['height']}")
+            say(f"  {comparison.summary()}")
+            comparisons.append(comparison)
+    report = Report(tuple(comparisons), time.monotonic() - started, eager_seconds, onnx_seconds)
+    if not report.ok:
+        problems = [p for c in comparisons for p in c.problems]
+        shown = "; ".join(problems[:5]) + (f"; ... ({len(problems)} differences in all)" if len(problems) > 5 else "")
+        raise ExportError(
+            f"verification failed: ONNX Runtime and PyTorch disagree beyond the tolerances ({tol.describe()}): "
+            f"{shown}. The model was not written; re-run with --debug and report it, or --no-verify to keep it"
+        )
+    return report
