@@ -6,6 +6,7 @@
 
 #include "kprcnn/error.h"
 #include "kprcnn/json.h"
+#include "ort/model_cache.h"
 #include "ort/session.h"
 #include "postprocess.h"
 #include "preprocess.h"
@@ -29,17 +30,43 @@ std::vector<KeypointInfo> default_keypoints(int k) {
   return out;
 }
 
+// 4:3 at the default input size: a gradient with a few blocks, so that the backbone, the RPN and (for most
+// models) some heads run at a typical size. Only the shapes matter for warming up, not what is detected.
+Image warm_up_image() {
+  Image image(683, 512);
+  for (int y = 0; y < image.height; ++y) {
+    std::uint8_t* row = image.row(y);
+    for (int x = 0; x < image.width; ++x) {
+      const bool block = ((x / 128) + (y / 128)) % 3 == 0;
+      row[3 * x] = static_cast<std::uint8_t>(block ? 200 : x * 255 / image.width);
+      row[3 * x + 1] = static_cast<std::uint8_t>(block ? 60 : y * 255 / image.height);
+      row[3 * x + 2] = static_cast<std::uint8_t>(block ? 40 : 128);
+    }
+  }
+  return image;
+}
+
 }  // namespace
 
 struct Detector::Impl {
   std::unique_ptr<ort::Session> session;
   Colormap colormap;
+  LoadReport report;
 };
 
 Detector::Detector(const std::filesystem::path& model, const DetectorOptions& options)
     : impl_(std::make_unique<Impl>()) {
-  impl_->session = std::make_unique<ort::Session>(
-      model, ort::SessionConfig{options.intra_op_threads, options.inter_op_threads, options.optimization});
+  ort::SessionConfig config;
+  config.intra_op_threads = options.intra_op_threads;
+  config.inter_op_threads = options.inter_op_threads;
+  config.optimization = options.optimization;
+  config.allow_spinning = options.allow_spinning;
+  config.cpu_arena = options.cpu_memory_arena;
+  config.cache_dir = options.model_cache_dir;
+  config.profile_file = options.profile_file;
+  impl_->session = std::make_unique<ort::Session>(model, config);
+  const ort::LoadReport& loaded = impl_->session->load_report();
+  impl_->report = {loaded.load_ms, 0.0, loaded.cache_hit, loaded.cache_file, loaded.cache_note};
   const ModelInfo& info = impl_->session->info();
 
   int k = info.num_keypoints;
@@ -69,6 +96,13 @@ Detector::Detector(const std::filesystem::path& model, const DetectorOptions& op
                                           "; use the colormap of the training folder this model was exported from");
   }
   if (named == 0 && k > 0) impl_->colormap.keypoints = default_keypoints(k);
+
+  if (options.warm_up_runs > 0) {
+    const auto t0 = Clock::now();
+    const Image scene = warm_up_image();
+    for (int i = 0; i < options.warm_up_runs; ++i) predict(scene);
+    impl_->report.warm_up_ms = ms_since(t0);
+  }
 }
 
 Detector::~Detector() = default;
@@ -90,17 +124,20 @@ Prediction Detector::predict(const Image& image, const PredictOptions& options) 
   if (!(options.threshold >= 0.0f && options.threshold <= 1.0f)) {
     throw Error(ErrorCode::kInvalidArgument, "threshold must be in [0, 1], got " + std::to_string(options.threshold));
   }
+  const bool reduced = options.source_width > 0 && options.source_height > 0;
   Prediction result;
-  result.width = image.width;
-  result.height = image.height;
+  result.width = reduced ? options.source_width : image.width;
+  result.height = reduced ? options.source_height : image.height;
 
   auto t0 = Clock::now();
-  const Size input = plan_resize(image.width, image.height, options.size, options.divisor);
+  const Size input = plan_resize(result.width, result.height, options.size, options.divisor);
   std::vector<float> chw;
   if (input.width == image.width && input.height == image.height) {
     chw = to_chw_float(image);
   } else {
-    chw = to_chw_float(resize_bicubic(image, input.width, input.height));
+    const Image resized = resize_bicubic(image, input.width, input.height);
+    result.resize_ms = ms_since(t0);
+    chw = to_chw_float(resized);
   }
   result.input_width = input.width;
   result.input_height = input.height;
@@ -112,7 +149,7 @@ Prediction Detector::predict(const Image& image, const PredictOptions& options) 
 
   auto t2 = Clock::now();
   RawOutputs raw{out.n, out.k, out.boxes, out.labels, out.scores, out.keypoints, out.keypoint_scores};
-  PostprocessParams params{options.threshold, input.width, input.height, image.width, image.height};
+  PostprocessParams params{options.threshold, input.width, input.height, result.width, result.height};
   result.detections = postprocess(raw, params);
   result.postprocess_ms = ms_since(t2);
   return result;
@@ -121,6 +158,15 @@ Prediction Detector::predict(const Image& image, const PredictOptions& options) 
 const ModelInfo& Detector::info() const {
   if (!impl_) throw_moved_from();
   return impl_->session->info();
+}
+
+const LoadReport& Detector::load_report() const {
+  if (!impl_) throw_moved_from();
+  return impl_->report;
+}
+
+std::filesystem::path default_model_cache_dir() {
+  return ort::default_cache_dir();
 }
 
 const std::vector<KeypointInfo>& Detector::keypoints() const {

@@ -25,6 +25,8 @@ struct PredictArgs {
   bool boxes = false;
   float radius = 0;
   bool quiet = false;
+  bool no_cache = false;       // skip the optimised-model cache (DetectorOptions::model_cache_dir)
+  bool fast_decode = false;    // JPEGs decoded at reduced size (decode_image_reduced); needs --no-draw
   std::filesystem::path coco;  // when set: one COCO keypoint-results file for the whole run
 };
 int run_predict(const PredictArgs& args);

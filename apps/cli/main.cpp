@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "bench.h"
 #include "commands.h"
 #include "kprcnn/detector.h"
 #include "serve.h"
@@ -37,6 +38,11 @@ int main(int argc, char** argv) {
   p->add_option("--radius", predict.radius, "Keypoint circle radius in pixels (default: scales with the image)")
       ->check(CLI::Range(0.0f, 1000.0f));
   p->add_flag("-q,--quiet", predict.quiet, "No per-image progress lines");
+  p->add_flag("--no-cache", predict.no_cache,
+              "Do not load or write the optimised-model cache ($XDG_CACHE_HOME/kprcnn or ~/.cache/kprcnn)");
+  p->add_flag("--fast-decode", predict.fast_decode,
+              "Fast mode, with --no-draw: decode JPEGs at 1/2, 1/4 or 1/8 size (libjpeg DCT scaling) when still >= "
+              "--size; faster on big photos, but not Pillow's pixels (answers move slightly)");
   p->add_option("--coco", predict.coco,
                 "Also write all detections as one COCO keypoint-results JSON file (image_id: numeric file stems, "
                 "else 1-based position; see README)");
@@ -66,6 +72,9 @@ int main(int argc, char** argv) {
   kprcnn::server::ServerOptions serve_options;
   auto* sv = add_serve_command(app, serve_options);
 
+  BenchArgs bench;
+  auto* b = add_bench_command(app, bench);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& err) {
@@ -78,6 +87,7 @@ int main(int argc, char** argv) {
     if (*o) return run_optimize(optimize);
     if (*e) return run_export(e->remaining());
     if (*sv) return kprcnn::server::serve(serve_options);
+    if (*b) return run_bench(bench);
   } catch (const kprcnn::Error& err) {
     return report(err);
   } catch (const std::exception& err) {

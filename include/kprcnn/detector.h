@@ -36,12 +36,42 @@ struct DetectorOptions {
   GraphOptimization optimization = GraphOptimization::kAll;
   // Explicit colormap JSON ({"items":[{"label":..,"color":[r,g,b in 0..1]}]}); wins over the model metadata.
   std::filesystem::path colormap;
+  // ONNX Runtime's threads busy-wait between operators. Measured on a 2-core machine (bench/RESULTS.md): no
+  // faster for this model, and it takes CPU from everything else (decode/encode threads, other processes).
+  bool allow_spinning = false;
+  bool cpu_memory_arena = true;  // ONNX Runtime's CPU arena (faster repeated runs; keeps its peak memory)
+  // Optimised-model cache: the graph after ONNX Runtime's optimisations is saved here on the first load and loaded
+  // instead on later ones (a restart then skips the optimisation pass). Entries are keyed by the model's content,
+  // the ONNX Runtime version, the CPU and `optimization`, so a changed model is never served from a stale entry.
+  // Empty: no cache. The CLI uses default_model_cache_dir().
+  std::filesystem::path model_cache_dir;
+  // Runs the model this many times at load on a synthetic image (threads, arena and first-run costs are paid at
+  // load, not by the first request). A server wants 1; a one-shot command 0.
+  int warm_up_runs = 0;
+  // Write ONNX Runtime's profile (chrome://tracing JSON, one event per operator run) here when the Detector is
+  // destroyed. Empty: no profiling (it costs time).
+  std::filesystem::path profile_file;
 };
+
+// How the Detector's model was loaded.
+struct LoadReport {
+  double load_ms = 0;                // model load, contract check and optimisation (or cache load)
+  double warm_up_ms = 0;             // DetectorOptions::warm_up_runs
+  bool cache_hit = false;            // the optimised graph came from the cache
+  std::filesystem::path cache_file;  // the cache entry used or written ("" when no cache)
+  std::string cache_note;            // why the cache was not used ("" when it was)
+};
+
+// $XDG_CACHE_HOME/kprcnn, else $HOME/.cache/kprcnn ("" when neither is set).
+std::filesystem::path default_model_cache_dir();
 
 struct PredictOptions {
   float threshold = 0.8f;  // keep detections with score > threshold (strictly, as the recipe)
   int size = 512;          // shorter side of the model input, aspect kept
   int divisor = 1;         // round each input side down to a multiple of this (the recipe's resize_img divisor)
+  // The frame coordinates are reported in, when `image` is a reduced decode of a larger one (decode_image_reduced:
+  // the input size is then planned from this size, as for the full image). 0: the image's own size.
+  int source_width = 0, source_height = 0;
 };
 
 struct TensorInfo {
@@ -76,6 +106,7 @@ class Detector {
   Prediction predict(const Image& image, const PredictOptions& options = {}) const;
 
   const ModelInfo& info() const;
+  const LoadReport& load_report() const;
   const std::vector<KeypointInfo>& keypoints() const;  // K entries, names and colours
   // Pairs of keypoint indices to join with lines when drawing (from metadata "kprcnn.skeleton"; may be empty).
   const std::vector<std::pair<int, int>>& skeleton() const;

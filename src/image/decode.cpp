@@ -12,6 +12,7 @@
 // png.h first: it includes <setjmp.h> itself.
 #include <png.h>
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -108,6 +109,7 @@ struct JpegDecoder {
   JpegErrorManager err{};
   jpeg_progress_mgr progress{};
   bool unsupported_colors = false;
+  int min_shorter_side = 0;  // > 0: DCT-scaled decode (decode_image_reduced)
 
   explicit JpegDecoder(int max_scans) {
     cinfo.err = jpeg_std_error(&err.pub);
@@ -140,6 +142,18 @@ bool jpeg_read_header_guarded(JpegDecoder* d, const std::uint8_t* data, std::siz
     default: d->unsupported_colors = true; return true;
   }
   d->cinfo.dct_method = JDCT_ISLOW;
+  if (d->min_shorter_side > 0) {
+    // The largest of libjpeg's fast reductions (1/8, 1/4, 1/2) whose exact scaled shorter side (before libjpeg
+    // rounds it up) is still >= the request, so that the model input is never upsampled from it.
+    const unsigned shorter = std::min(d->cinfo.image_width, d->cinfo.image_height);
+    for (unsigned denom : {8u, 4u, 2u}) {
+      if (shorter / denom >= static_cast<unsigned>(d->min_shorter_side)) {
+        d->cinfo.scale_num = 1;
+        d->cinfo.scale_denom = denom;
+        break;
+      }
+    }
+  }
   jpeg_calc_output_dimensions(&d->cinfo);
   return true;
 }
@@ -205,8 +219,10 @@ int jpeg_exif_orientation(const jpeg_decompress_struct& cinfo) {
   return 1;
 }
 
-Image decode_jpeg(std::span<const std::uint8_t> bytes, const DecodeOptions& options) {
+Image decode_jpeg(std::span<const std::uint8_t> bytes, const DecodeOptions& options, int min_shorter_side = 0,
+                  int* source_width = nullptr, int* source_height = nullptr) {
   JpegDecoder d(options.max_jpeg_scans);
+  d.min_shorter_side = min_shorter_side;
   if (!jpeg_read_header_guarded(&d, bytes.data(), bytes.size())) throw_jpeg_error(d);
   check_declared_size(d.cinfo.image_width, d.cinfo.image_height, options, "JPEG");
   if (d.unsupported_colors) {
@@ -215,6 +231,11 @@ Image decode_jpeg(std::span<const std::uint8_t> bytes, const DecodeOptions& opti
   }
   check_declared_size(d.cinfo.output_width, d.cinfo.output_height, options, "JPEG");
   const int orientation = options.apply_exif_orientation ? jpeg_exif_orientation(d.cinfo) : 1;
+  if (source_width != nullptr && source_height != nullptr) {
+    const bool transposed = orientation >= 5;  // EXIF 5..8 swap the axes
+    *source_width = static_cast<int>(transposed ? d.cinfo.image_height : d.cinfo.image_width);
+    *source_height = static_cast<int>(transposed ? d.cinfo.image_width : d.cinfo.image_height);
+  }
 
   const bool cmyk = d.cinfo.out_color_space == JCS_CMYK;
   if (d.cinfo.output_components != (cmyk ? 4 : 3)) {
@@ -451,6 +472,23 @@ Image decode_image(std::span<const std::uint8_t> bytes, const DecodeOptions& opt
     case ImageFormat::kUnknown: break;
   }
   throw Error(ErrorCode::kImageDecode, "not a JPEG or PNG image (" + describe_unknown(bytes) + ")");
+}
+
+ReducedImage decode_image_reduced(std::span<const std::uint8_t> bytes, int min_shorter_side,
+                                  const DecodeOptions& options) {
+  if (min_shorter_side < 1) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "decode_image_reduced: min_shorter_side must be >= 1, got " + std::to_string(min_shorter_side));
+  }
+  ReducedImage out;
+  if (!bytes.empty() && sniff_format(bytes) == ImageFormat::kJpeg && options.max_jpeg_scans >= 1) {
+    out.image = decode_jpeg(bytes, options, min_shorter_side, &out.source_width, &out.source_height);
+  } else {
+    out.image = decode_image(bytes, options);
+    out.source_width = out.image.width;
+    out.source_height = out.image.height;
+  }
+  return out;
 }
 
 Image read_image(const std::filesystem::path& path, const DecodeOptions& options) {

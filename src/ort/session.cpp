@@ -4,13 +4,18 @@
 
 #include <onnxruntime_cxx_api.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <mutex>
 #include <sstream>
 #include <system_error>
 
 #include "kprcnn/error.h"
 #include "ort/external_data.h"
+#include "ort/model_cache.h"
 
 namespace kprcnn::ort {
 namespace {
@@ -157,11 +162,97 @@ struct Session::Impl {
   Ort::Session session{nullptr};
   ModelInfo info;
   Ort::MemoryInfo memory{nullptr};
+  LoadReport report;
+  std::filesystem::path profile_file;
 };
+
+namespace {
+
+// Old entries beyond this many are evicted (least recently used first): a model is ~240 MB.
+constexpr std::size_t kCacheEntries = 6;
+
+Ort::SessionOptions session_options(const SessionConfig& config, GraphOptimizationLevel level) {
+  Ort::SessionOptions options;
+  options.SetIntraOpNumThreads(std::max(0, config.intra_op_threads));
+  options.SetInterOpNumThreads(std::max(0, config.inter_op_threads));
+  options.SetExecutionMode(ExecutionMode::ORT_SEQUENTIAL);
+  options.SetGraphOptimizationLevel(level);
+  const char* spin = config.allow_spinning ? "1" : "0";
+  options.AddConfigEntry("session.intra_op.allow_spinning", spin);
+  options.AddConfigEntry("session.inter_op.allow_spinning", spin);
+  if (!config.cpu_arena) options.DisableCpuMemArena();
+  if (!config.profile_file.empty()) options.EnableProfiling((config.profile_file.string() + ".ort").c_str());
+  return options;
+}
+
+// A unique temporary name in the cache folder (renamed over the entry once ONNX Runtime has written it).
+std::filesystem::path temp_entry(const std::filesystem::path& entry) {
+  static std::atomic<unsigned> counter{0};
+  const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
+  return entry.parent_path() / (".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(stamp) + "-" +
+                                std::to_string(counter++) + "-" + entry.filename().string());
+}
+
+// Loads through the optimised-model cache: the saved graph when there is one (no optimisation pass: it is already
+// optimised), else the model with `config.optimization`, saving the result. Returns false (with a note in the
+// report) when the cache cannot be used, so that the caller loads the model directly.
+bool load_cached(Ort::Env& env, const std::filesystem::path& model, const SessionConfig& config, Ort::Session& out,
+                 LoadReport& report) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path entry;
+  try {
+    entry = cache_entry(config.cache_dir, model, Ort::GetVersionString(), static_cast<int>(config.optimization));
+  } catch (const Error& e) {
+    report.cache_note = e.what();
+    return false;
+  }
+  report.cache_file = entry;
+  if (fs::is_regular_file(entry, ec)) {
+    try {
+      out = Ort::Session(env, entry.c_str(), session_options(config, ORT_DISABLE_ALL));
+      report.cache_hit = true;
+      touch_entry(entry);
+      return true;
+    } catch (const Ort::Exception& e) {
+      fs::remove(entry, ec);  // damaged (disk full while writing it, ...): rebuilt below
+      report.cache_note = std::string("cache entry unreadable, rebuilt: ") + e.what();
+    }
+  }
+  fs::create_directories(config.cache_dir, ec);
+  fs::permissions(config.cache_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (!fs::is_directory(config.cache_dir)) {
+    report.cache_note = "cannot create cache folder " + config.cache_dir.string();
+    report.cache_file.clear();
+    return false;
+  }
+  const fs::path temp = temp_entry(entry);
+  Ort::SessionOptions options = session_options(config, to_ort(config.optimization));
+  options.SetOptimizedModelFilePath(temp.c_str());
+  try {
+    out = Ort::Session(env, model.c_str(), options);
+  } catch (const Ort::Exception& e) {
+    fs::remove(temp, ec);
+    report.cache_note = std::string("not cached: ") + e.what();
+    report.cache_file.clear();
+    return false;  // the direct load reports the error if the model itself is bad
+  }
+  fs::rename(temp, entry, ec);
+  if (ec) {
+    fs::remove(temp, ec);
+    report.cache_note = "cannot write cache entry " + entry.string() + ": " + ec.message();
+    report.cache_file.clear();
+  }
+  evict_entries(config.cache_dir, kCacheEntries);
+  return true;
+}
+
+}  // namespace
 
 Session::Session(const std::filesystem::path& model, const SessionConfig& config) {
   // Bind the API before any Ort object exists: even an empty wrapper calls into it when destroyed.
   Ort::Env& environment = env();
+  const auto started = std::chrono::steady_clock::now();
   impl_ = std::make_unique<Impl>();
   std::error_code ec;
   if (!std::filesystem::exists(model, ec)) {
@@ -171,13 +262,13 @@ Session::Session(const std::filesystem::path& model, const SessionConfig& config
     throw Error(ErrorCode::kIo, "model path is a folder, expected an .onnx file: " + model.string());
   }
   check_external_data(model);
+  impl_->profile_file = config.profile_file;
   try {
-    Ort::SessionOptions options;
-    options.SetIntraOpNumThreads(std::max(0, config.intra_op_threads));
-    options.SetInterOpNumThreads(std::max(0, config.inter_op_threads));
-    options.SetExecutionMode(ExecutionMode::ORT_SEQUENTIAL);
-    options.SetGraphOptimizationLevel(to_ort(config.optimization));
-    impl_->session = Ort::Session(environment, model.c_str(), options);
+    const bool cached = !config.cache_dir.empty() && config.optimization != GraphOptimization::kDisabled &&
+                        load_cached(environment, model, config, impl_->session, impl_->report);
+    if (!cached) {
+      impl_->session = Ort::Session(environment, model.c_str(), session_options(config, to_ort(config.optimization)));
+    }
   } catch (const Ort::Exception& e) {
     throw Error(ErrorCode::kModelLoad, "cannot load model " + model.string() + ": " + e.what() +
                                            "\n  The file is not a valid ONNX model (corrupt, truncated, or its "
@@ -201,16 +292,35 @@ Session::Session(const std::filesystem::path& model, const SessionConfig& config
   for (const auto& key : meta.GetCustomMetadataMapKeysAllocated(allocator)) {
     info.metadata[key.get()] = meta.LookupCustomMetadataMapAllocated(key.get(), allocator).get();
   }
-  check_contract(info);
+  try {
+    check_contract(info);
+  } catch (const Error&) {
+    if (!impl_->report.cache_file.empty()) std::filesystem::remove(impl_->report.cache_file, ec);  // not ours
+    throw;
+  }
   for (const auto& t : info.outputs) {
     if (t.name == "keypoints" && t.shape[1] > 0) info.num_keypoints = static_cast<int>(t.shape[1]);
   }
+  impl_->report.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
 }
 
-Session::~Session() = default;
+Session::~Session() {
+  if (!impl_ || impl_->profile_file.empty() || !impl_->session) return;
+  try {  // ONNX Runtime names the file <prefix>_<date>.json; move it to the requested name
+    Ort::AllocatorWithDefaultOptions allocator;
+    const std::string written = impl_->session.EndProfilingAllocated(allocator).get();
+    std::error_code ec;
+    std::filesystem::rename(written, impl_->profile_file, ec);
+  } catch (...) {
+  }
+}
 
 const ModelInfo& Session::info() const noexcept {
   return impl_->info;
+}
+
+const LoadReport& Session::load_report() const noexcept {
+  return impl_->report;
 }
 
 namespace {

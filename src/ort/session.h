@@ -24,6 +24,18 @@ struct SessionConfig {
   int intra_op_threads = 0;
   int inter_op_threads = 1;
   GraphOptimization optimization = GraphOptimization::kAll;
+  bool allow_spinning = false;         // session.intra_op.allow_spinning / inter_op
+  bool cpu_arena = true;               // ONNX Runtime's CPU memory arena
+  std::filesystem::path cache_dir;     // optimised-model cache (model_cache.h); empty: none
+  std::filesystem::path profile_file;  // ONNX Runtime profile JSON, written when the session ends; empty: none
+};
+
+// How the session was loaded (for logs and benchmarks).
+struct LoadReport {
+  double load_ms = 0;                // everything in the constructor
+  bool cache_hit = false;            // loaded the optimised graph from the cache
+  std::filesystem::path cache_file;  // the cache entry used or written ("" when no cache)
+  std::string cache_note;            // why the cache was not used or not written ("" when fine)
 };
 
 class Session {
@@ -35,6 +47,7 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   const ModelInfo& info() const noexcept;
+  const LoadReport& load_report() const noexcept;
   // chw holds 3 * height * width floats (RGB, 0..1). Thread-safe.
   Outputs run(std::span<const float> chw, int height, int width) const;
 
