@@ -1,7 +1,7 @@
 # Thin wrapper over scripts/ and CMake. The README's two commands: `make demo` and `make test`.
 BUILD ?= build
 
-.PHONY: all setup build demo test test-unit clean
+.PHONY: all setup build demo test test-unit test-asan fuzz-build fuzz fuzz-ci clean
 
 all: build
 
@@ -20,5 +20,38 @@ test: build
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit
 
+# The speed benchmark (bench/, never part of `make test`): the seed's Python pipeline, PyTorch eager and kprcnn
+# exact and fast on the same checkpoints and images, interleaved in one run (about an hour on 2 busy cores).
+# Writes $(BUILD)/bench/report.md and report.png; BENCH_ARGS=--publish also updates bench/RESULTS.md.
+.PHONY: bench
+bench: build
+	bench/run.sh $(BUILD) $(BENCH_ARGS)
+
+# The unit tests (C++ and the Python-driven ones, which run the sanitized CLI and tools) under AddressSanitizer +
+# UndefinedBehaviorSanitizer + LeakSanitizer, in build-asan. Any report aborts the process (SIGABRT: never mistaken
+# for one of the CLI's exit codes), so the test that triggered it fails.
+ASAN_BUILD ?= build-asan
+SANITIZER_ENV = \
+  ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1 \
+  UBSAN_OPTIONS=abort_on_error=1:halt_on_error=1:print_stacktrace=1 \
+  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitizers/lsan.supp:print_suppressions=0
+test-asan:
+	KPRCNN_CMAKE_ARGS="$${KPRCNN_CMAKE_ARGS:-} -DCMAKE_BUILD_TYPE=Sanitize -DKPRCNN_SANITIZE=address,undefined,float-cast-overflow" \
+	  $(SANITIZER_ENV) scripts/setup.sh $(ASAN_BUILD)
+	cd $(ASAN_BUILD) && $(SANITIZER_ENV) ctest --output-on-failure -L unit
+
+# libFuzzer targets (tests/fuzz) in build-fuzz, built with Clang. `make fuzz`: each target FUZZ_SECONDS (600) with
+# FUZZ_JOBS processes; `make fuzz-ci`: each 30 s, -seed=1, from the generated seeds and committed regressions.
+FUZZ_BUILD ?= build-fuzz
+fuzz-build:
+	CC=clang CXX=clang++ KPRCNN_CMAKE_ARGS="$${KPRCNN_CMAKE_ARGS:-} -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKPRCNN_FUZZ=ON -DKPRCNN_BUILD_TESTS=OFF" \
+	  scripts/setup.sh $(FUZZ_BUILD)
+
+fuzz: fuzz-build
+	scripts/fuzz.sh $(FUZZ_BUILD) long
+
+fuzz-ci: fuzz-build
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-30} scripts/fuzz.sh $(FUZZ_BUILD) ci
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -13,7 +13,9 @@ packages=(
   libjpeg62-turbo-dev libpng-dev zlib1g-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libmicrohttpd-dev wrk chromium  # kprcnn serve's HTTP library; its load and browser tests
+  clang libclang-rt-14-dev        # make fuzz: Clang 14's libFuzzer and sanitizer runtimes (make test-asan uses g++)
   python3 python3-torch python3-torchvision python3-onnx python3-pil python3-numpy python3-pytest
+  python3-venv fonts-dejavu-core  # make bench: its venv (onnxruntime from PyPI) and the chart's font
   maven default-jre-headless
 )
 missing=()

@@ -42,6 +42,17 @@ std::string excerpt(const nlohmann::json& value) {
   return text;
 }
 
+// nlohmann's message without its "[json.exception.parse_error.101] " prefix.
+std::string json_reason(const nlohmann::json::exception& e) {
+  std::string reason = e.what();
+  if (const auto cut = reason.find("] "); reason.rfind("[json.exception", 0) == 0 && cut != std::string::npos) {
+    reason = reason.substr(cut + 2);
+  }
+  return reason;
+}
+
+constexpr int kMaxDepth = 64;
+
 const char* const kExpected =
     R"(expected {"items": [{"label": "nose", "color": [r, g, b]}, ...]} with r, g, b in 0..1)";
 
@@ -123,13 +134,20 @@ std::string to_coco_json(const std::vector<CocoImageResult>& images, int indent)
 Colormap parse_colormap(std::string_view json_text) {
   nlohmann::json doc;
   try {
-    doc = nlohmann::json::parse(json_text.begin(), json_text.end());
+    // A colormap nests 4 levels deep. Deeper documents are refused while parsing: nlohmann's dump (our error
+    // excerpts) recurses once per level, so "[[[[...]]]]" of a few hundred KB would overflow the stack.
+    doc = nlohmann::json::parse(json_text.begin(), json_text.end(),
+                                [](int depth, nlohmann::json::parse_event_t, const nlohmann::json&) {
+                                  if (depth > kMaxDepth) {
+                                    fail("colormap JSON nests deeper than " + std::to_string(kMaxDepth) +
+                                         " levels; " + kExpected);
+                                  }
+                                  return true;
+                                });
   } catch (const nlohmann::json::parse_error& e) {
-    std::string reason = e.what();
-    if (const auto cut = reason.find("] "); reason.rfind("[json.exception", 0) == 0 && cut != std::string::npos) {
-      reason = reason.substr(cut + 2);  // drop nlohmann's "[json.exception.parse_error.101] " prefix
-    }
-    fail("colormap is not valid JSON (at byte " + std::to_string(e.byte) + "): " + reason);
+    fail("colormap is not valid JSON (at byte " + std::to_string(e.byte) + "): " + json_reason(e));
+  } catch (const nlohmann::json::exception& e) {  // out_of_range.406: a number beyond double ("1e400")
+    fail("colormap is not valid JSON: " + json_reason(e));
   }
   if (!doc.is_object()) fail("colormap must be a JSON object, got " + excerpt(doc) + "; " + kExpected);
   const auto items = doc.find("items");
