@@ -1,8 +1,10 @@
 """Fixtures for the exporter's tests. Everything is written under pytest's tmp folders.
 
 Costly things happen once per session: one random-init state_dict (seed 0, K=3, 2 classes), one checkpoint file,
-and one full export (about 30-60 s). Error cases use small head-only checkpoints so they fail fast, before any
-export, which is where the exporter checks them.
+and one full export (about a minute), verified against PyTorch eager through `kprcnn predict` when KPRCNN_CLI
+names the binary (another minute or two). Error cases use small head-only checkpoints so they fail fast, before
+any export, which is where the exporter checks them; the export flow itself is also driven around a fake graph
+(test_export) and the verification around a stub model (test_verify), both in seconds.
 """
 
 from __future__ import annotations
@@ -77,7 +79,8 @@ def training_folder(tmp_path_factory: pytest.TempPathFactory, state_dict) -> Pat
 
 @pytest.fixture(scope="session")
 def exported(training_folder: Path) -> tuple[subprocess.CompletedProcess[str], Path, onnx.ModelProto]:
-    """The one full export of the session: ``python -m kprcnn_export FOLDER`` with default options."""
+    """The one full export of the session: ``python -m kprcnn_export FOLDER`` with default options (verified
+    when KPRCNN_CLI is set, as ctest sets it)."""
     result = run_exporter(training_folder)
     assert result.returncode == 0, result.stderr
     path = training_folder / "hands-best.onnx"

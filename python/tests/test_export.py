@@ -132,7 +132,8 @@ def test_default_output_path(checkpoint, colormap, expected):
 def test_usage_errors_exit_2(tmp_path):
     assert run_exporter().returncode == 2
     assert run_exporter(tmp_path, "--checkpoint", "x.pth").returncode == 2
-    assert run_exporter("--checkpoint", "x.pth").returncode == 2
+    assert run_exporter("--colormap", "c.json").returncode == 2  # no checkpoint
+    assert run_exporter("--checkpoint", "x.pth", "--no-verify", "--verify-image", "a.jpg").returncode == 2
 
 
 @pytest.mark.parametrize(
