@@ -317,7 +317,8 @@ def _simplify(path: Path, simplifier: str, cli: Path | None, say: Callable[[str]
             detail = (result.stderr.strip() or f"exit {result.returncode}").splitlines()[-1]
             raise ExportError(f"--simplify: kprcnn optimize failed: {detail}")
         for line in result.stdout.strip().splitlines():
-            say(f"  {line.strip()}")
+            if line.strip().startswith(("nodes:", "size:")):  # the "wrote <temporary>" line means nothing here
+                say(f"  {line.strip()}")
         os.replace(optimized, path)
     finally:
         optimized.unlink(missing_ok=True)
