@@ -66,8 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks and exporter warnings")
     p.add_argument("--version", action="version", version=f"kprcnn_export {__version__}")
     g = p.add_argument_group("model knobs", KNOBS_HELP)
-    g.add_argument("--min-size", type=int, default=d.min_size, help="internal resize: shorter side (default: %(default)s)")
-    g.add_argument("--max-size", type=int, default=d.max_size, help="internal resize: longer side cap (default: %(default)s)")
+    g.add_argument(
+        "--min-size", type=int, default=d.min_size, help="internal resize: shorter side (default: %(default)s)"
+    )
+    g.add_argument(
+        "--max-size", type=int, default=d.max_size, help="internal resize: longer side cap (default: %(default)s)"
+    )
     g.add_argument(
         "--box-score-thresh",
         type=float,

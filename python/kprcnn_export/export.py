@@ -384,8 +384,8 @@ def export_onnx(
             say(f"no colormap: naming the {info.num_keypoints} keypoints {', '.join(cmap.labels)}")
         elif info.num_keypoints != cmap.num_keypoints:
             raise ExportError(
-                f"colormap {colormap_path} has {cmap.num_keypoints} keypoints ({', '.join(cmap.labels)}) but checkpoint "
-                f"{checkpoint} was trained with {info.num_keypoints} (roi_heads.keypoint_predictor.kps_score_lowres "
+                f"colormap {colormap_path} has {cmap.num_keypoints} keypoints ({', '.join(cmap.labels)}) but "
+                f"checkpoint {checkpoint} was trained with {info.num_keypoints} (roi_heads.keypoint_predictor.kps_score_lowres "
                 "has that many output channels); use the colormap the model was trained with"
             )
         if skeleton is not None:

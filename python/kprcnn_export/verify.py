@@ -330,7 +330,9 @@ def compare(
             for axis in ("x", "y"):
                 result.max_keypoint = max(result.max_keypoint, abs(ka[axis] - ke[axis]))
                 if not _close(ka[axis], ke[axis], tol.coord_abs, tol.coord_rel):
-                    result.problems.append(f"{tag}: keypoint {ke['name']}.{axis} {ka[axis]:.4f}, PyTorch {ke[axis]:.4f}")
+                    result.problems.append(
+                        f"{tag}: keypoint {ke['name']}.{axis} {ka[axis]:.4f}, PyTorch {ke[axis]:.4f}"
+                    )
             d = abs(ka["score"] - ke["score"])
             result.max_keypoint_score = max(result.max_keypoint_score, d)
             if not _close(ka["score"], ke["score"], tol.keypoint_score_abs, tol.keypoint_score_rel):

@@ -50,12 +50,13 @@ def test_detections_above_the_threshold_are_identical(pushdown_run, cli_run, nam
     pushed = pushdown_run.documents[name]["detections"]
     default = [d for d in cli_run.documents[name]["detections"] if d["score"] > PUSHDOWN]
     assert all(d["score"] > PUSHDOWN for d in pushed)
-    assert len(pushed) == len(default), f"{len(pushed)} detections with the threshold in the graph, {len(default)} without"
+    assert len(pushed) == len(default), f"{len(pushed)} with the threshold in the graph, {len(default)} without"
     worst = 0.0
     for a, b in zip(pushed, default):
         assert a["label"] == b["label"]
         assert abs(a["score"] - b["score"]) <= SCORE_TOL, (a["score"], b["score"])
-        coords = [*zip(a["box"], b["box"])] + [(p[k], q[k]) for p, q in zip(a["keypoints"], b["keypoints"]) for k in "xy"]
+        coords = [*zip(a["box"], b["box"])]
+        coords += [(p[k], q[k]) for p, q in zip(a["keypoints"], b["keypoints"]) for k in "xy"]
         worst = max([worst] + [abs(x - y) for x, y in coords])
     print(f"\n{name}: {len(pushed)} detections above {PUSHDOWN} identical; max |diff| coordinates {worst:.2g} px")
     assert worst <= COORD_TOL

@@ -34,7 +34,8 @@ def foldable_model(path):
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, "h", "w"])], initializer=[c1, c2])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
-    for key, value in {"kprcnn.colormap": json.dumps(COLORMAP), "kprcnn.export_options": '{"opset_version": 13}'}.items():
+    metadata = {"kprcnn.colormap": json.dumps(COLORMAP), "kprcnn.export_options": '{"opset_version": 13}'}
+    for key, value in metadata.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(model, str(path))
