@@ -1,8 +1,14 @@
 // The optimised-model cache: keys, entry names, eviction. See model_cache.h.
 #include "ort/model_cache.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -114,27 +120,88 @@ const std::string& cpu_identity() {
 }
 
 std::uint64_t file_content_hash(const fs::path& file) {
-  std::FILE* f = std::fopen(file.c_str(), "rb");
-  if (f == nullptr) throw Error(ErrorCode::kIo, "cannot read " + file.string() + ": " + std::strerror(errno));
-  std::vector<std::uint8_t> block(4 << 20);
-  std::uint64_t h = 0;
-  for (;;) {
-    const std::size_t n = std::fread(block.data(), 1, block.size(), f);
-    if (n == 0) break;
-    h = xxh64({block.data(), n}, h);  // chained per block
+  // Mapped, not read: hashing the pages in place is several times faster than copying 240 MB through fread.
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(ErrorCode::kIo, "cannot read " + file.string() + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw Error(ErrorCode::kIo, "cannot read " + file.string() + ": " + std::strerror(err));
   }
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) throw Error(ErrorCode::kIo, "cannot read " + file.string());
+  const std::size_t size = static_cast<std::size_t>(st.st_size);
+  if (size == 0) {
+    ::close(fd);
+    return xxh64({});
+  }
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) throw Error(ErrorCode::kIo, "cannot map " + file.string() + ": " + std::strerror(errno));
+  ::madvise(map, size, MADV_SEQUENTIAL);
+  const std::uint64_t h = xxh64({static_cast<const std::uint8_t*>(map), size});
+  ::munmap(map, size);
   return h;
 }
+
+namespace {
+
+// The content hash of a model file, remembered per file identity in <dir>/content-hashes (see model_cache.h), so
+// that a restart skips re-reading the model (~0.1 s for 240 MB) while any change to the file is still noticed.
+constexpr const char* kHashIndex = "content-hashes";
+constexpr std::size_t kHashIndexEntries = 64;
+
+std::string file_identity(const fs::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return {};
+  char text[160];
+  std::snprintf(text, sizeof text, "%llu:%llu:%lld:%lld.%09ld:%lld.%09ld", static_cast<unsigned long long>(st.st_dev),
+                static_cast<unsigned long long>(st.st_ino), static_cast<long long>(st.st_size),
+                static_cast<long long>(st.st_mtim.tv_sec), st.st_mtim.tv_nsec,
+                static_cast<long long>(st.st_ctim.tv_sec), st.st_ctim.tv_nsec);
+  return text;
+}
+
+std::uint64_t remembered_content_hash(const fs::path& dir, const fs::path& model) {
+  const std::string identity = file_identity(model);
+  if (identity.empty() || dir.empty()) return file_content_hash(model);
+  const fs::path index = dir / kHashIndex;
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(index);
+    for (std::string line; std::getline(in, line);) {
+      if (line.size() == identity.size() + 17 && line.compare(0, identity.size() + 1, identity + " ") == 0) {
+        return std::strtoull(line.c_str() + identity.size() + 1, nullptr, 16);
+      }
+      if (!line.empty()) lines.push_back(line);
+    }
+  }
+  const std::uint64_t hash = file_content_hash(model);
+  lines.push_back(identity + " " + hex16(hash));
+  if (lines.size() > kHashIndexEntries) lines.erase(lines.begin(), lines.end() - kHashIndexEntries);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const fs::path temp = dir / (".tmp-" + std::to_string(::getpid()) + "-" + kHashIndex);
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    for (const auto& line : lines) out << line << "\n";
+    if (!out) {
+      fs::remove(temp, ec);
+      return hash;  // best effort: the index only saves time
+    }
+  }
+  fs::rename(temp, index, ec);
+  if (ec) fs::remove(temp, ec);
+  return hash;
+}
+
+}  // namespace
 
 fs::path cache_entry(const fs::path& dir, const fs::path& model, std::string_view ort_version, int optimization_level) {
   std::error_code ec;
   const std::uintmax_t size = fs::file_size(model, ec);
   std::string header = std::string(kFormatTag) + "\n" + std::string(ort_version) + "\n" + cpu_identity() + "\n" +
                        std::to_string(optimization_level) + "\n" + std::to_string(ec ? 0 : size) + "\n";
-  const std::uint64_t content = file_content_hash(model);
+  const std::uint64_t content = remembered_content_hash(dir, model);
   header += hex16(content);
   const auto* bytes = reinterpret_cast<const std::uint8_t*>(header.data());
   const std::uint64_t key = xxh64({bytes, header.size()});

@@ -3,8 +3,11 @@
 //
 // An entry is `<dir>/<model stem>-<key>.onnx`, key = 64-bit hash (XXH64) of: a format tag, the ONNX Runtime
 // version, the CPU (vendor/model string and feature flags: the saved graph may use this CPU's NCHWc block size),
-// the optimisation level, and the model file's size and whole content. Any change to the model, the runtime or
-// the machine gives another key, so a stale entry is never used; old entries are evicted least-recently-used.
+// the optimisation level, and the model file's size and whole content. The content hash is computed once per
+// file version and remembered in <dir>/content-hashes under the file's device, inode, size, mtime and ctime (ctime
+// changes with every write or utime call and cannot be set back), so a restart does not re-read the model. Any
+// change to the model, the runtime or the machine gives another key, so a stale entry is never used; old entries
+// are evicted least-recently-used.
 // Entries are written to a temporary file and renamed, so concurrent processes never see a partial entry.
 // No ONNX Runtime types here: the session does the saving and loading.
 #pragma once
@@ -24,7 +27,7 @@ std::uint64_t xxh64(std::span<const std::uint8_t> data, std::uint64_t seed = 0);
 // Facts about this machine that change what an optimised graph looks like (cached per process).
 const std::string& cpu_identity();
 
-// Hash of the model file's content (read in 4 MiB blocks); kIo error naming the file when it cannot be read.
+// XXH64 of the model file's whole content (memory-mapped); kIo error naming the file when it cannot be read.
 std::uint64_t file_content_hash(const std::filesystem::path& file);
 
 // The cache entry for `model` under `dir`: dir / "<stem>-<16 hex digits>.onnx".

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "ort/model_cache.h"
 
@@ -48,8 +49,10 @@ TEST(ModelCache, EntryFollowsContentRuntimeAndLevel) {
   EXPECT_EQ(a.extension(), ".onnx");
   EXPECT_EQ(cache_entry(dir / "cache", model, "1.22.0", 3), a);  // stable
 
-  // Same size, same modification time, one byte changed in the middle: a different entry.
+  // Same size, same modification time, one byte changed in the middle: a different entry. (The file's ctime
+  // moves with the write; the pause keeps it off the previous write's kernel clock tick.)
   const auto mtime = fs::last_write_time(model);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
   bytes[bytes.size() / 2] = 'y';
   write(model, bytes);
   fs::last_write_time(model, mtime);
