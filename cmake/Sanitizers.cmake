@@ -10,8 +10,10 @@
 # ONNX Runtime, libjpeg-turbo and libpng are Debian's/Microsoft's prebuilt binaries, not instrumented: ASan still
 # checks our reads and writes of their buffers, and what they leak at exit is suppressed (tests/sanitizers/).
 
-set(CMAKE_CXX_FLAGS_SANITIZE "-O1 -g1" CACHE STRING "Flags of the Sanitize build type (make test-asan)")
-set(CMAKE_C_FLAGS_SANITIZE "-O1 -g1" CACHE STRING "Flags of the Sanitize build type (make test-asan)")
+# project() has already cached an empty CMAKE_CXX_FLAGS_SANITIZE when that is the build type: fill it unless set.
+if(NOT CMAKE_CXX_FLAGS_SANITIZE)
+  set(CMAKE_CXX_FLAGS_SANITIZE "-O1 -g1" CACHE STRING "Flags of the Sanitize build type (make test-asan)" FORCE)
+endif()
 
 if(KPRCNN_FUZZ)
   if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
