@@ -3,7 +3,7 @@
 // Invariants: a size mismatch is kInference, a bad size or threshold kInvalidArgument, and otherwise every value
 // out is finite, above the threshold, inside the image and sorted; the JSON never holds NaN, Infinity or null.
 //
-// Input layout: n (1 byte, 0..63), k (1 byte, 0..31), mismatch selector (1 byte), mismatch delta (1 byte, signed),
+// Input layout: n (1 byte, 0..15), k (1 byte, 0..23), mismatch selector (1 byte), mismatch delta (1 byte, signed),
 // input width/height and image width/height (4 x int32), threshold (float), drawing radius and line width (2 x
 // float), skeleton pairs (4 x 2 x int8); then the values of boxes, scores, keypoints, keypoints_scores (raw float
 // bits) and labels (int64), zero once the data runs out.
@@ -42,7 +42,7 @@ bool has_non_finite(const std::string& json) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace kprcnn;
   fuzz::Input in(data, size);
-  const std::size_t n = in.read<std::uint8_t>() % 64, k = in.read<std::uint8_t>() % 32;
+  const std::size_t n = in.read<std::uint8_t>() % 16, k = in.read<std::uint8_t>() % 24;
   const std::uint8_t mismatch = in.read<std::uint8_t>();
   const int delta = in.read<std::int8_t>();
   PostprocessParams params;

@@ -2,7 +2,7 @@
 // on_body_complete() and its worker do (multipart/form-data parsing, the query parameters, then decode → predict →
 // JSON or annotated image through server::predict), fed raw bytes (RELIABILITY rows 1, 3, 6, 9, 13).
 // Invariants: a part always lies inside the body; every answer is 200, 400 or 413 with a JSON body for errors
-// (valid JSON, never NaN/Infinity), a PNG/JPEG for annotations; nothing throws.
+// (valid JSON, every detection value a finite number), a PNG/JPEG for annotations; nothing throws.
 //
 // Input layout: the Content-Type header up to the first '\n', the query string ("threshold=0.5&annotate=png") up to
 // the second '\n', then the body. The predict step runs when a model loads: $KPRCNN_FUZZ_MODEL, default the tiny
@@ -123,10 +123,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (r.status == 200) {
     if (!stats.decoded) fail("200 without a decoded image");
     if (query.annotate == server::Annotate::kNone) {
+      // Valid JSON cannot hold NaN or Infinity (the parse would fail); the writer's last resort for them is null,
+      // so every number of every detection must be a number.
       const auto doc = nlohmann::json::parse(r.body, nullptr, false);
       if (doc.is_discarded() || !doc.contains("detections")) fail("prediction body is not the result JSON");
-      if (r.body.find("NaN") != std::string::npos || r.body.find("Infinity") != std::string::npos) {
-        fail("non-finite number in the result JSON");
+      for (const auto& d : doc["detections"]) {
+        bool numbers = d["score"].is_number() && d["box"].size() == 4;
+        for (const auto& v : d["box"]) numbers = numbers && v.is_number();
+        for (const auto& k : d["keypoints"]) numbers = numbers && k["x"].is_number() && k["y"].is_number();
+        if (!numbers) fail("a detection with a non-number (non-finite) value:", r.body.c_str());
       }
     } else if (r.body.size() < 8) {
       fail("annotated image body too short");
