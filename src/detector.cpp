@@ -62,6 +62,7 @@ Detector::Detector(const std::filesystem::path& model, const DetectorOptions& op
   config.optimization = options.optimization;
   config.allow_spinning = options.allow_spinning;
   config.cpu_arena = options.cpu_memory_arena;
+  config.memory_pattern = options.memory_pattern;
   config.cache_dir = options.model_cache_dir;
   config.profile_file = options.profile_file;
   impl_->session = std::make_unique<ort::Session>(model, config);

@@ -34,7 +34,7 @@ constexpr std::size_t kStageCount = std::size(kStages);
 struct Variant {
   std::string name = "kprcnn";
   fs::path model;
-  bool spin = false, arena = true, cache = true, dct = false;
+  bool spin = false, arena = true, pattern = false, cache = true, dct = false;
   int threads = 0, warm_up = 0;
   std::unique_ptr<Detector> detector;
 };
@@ -65,6 +65,8 @@ Variant parse_variant(const std::string& spec, const BenchArgs& args) {
       v.spin = flag();
     } else if (key == "arena") {
       v.arena = flag();
+    } else if (key == "pattern") {
+      v.pattern = flag();
     } else if (key == "cache") {
       v.cache = flag();
     } else if (key == "threads") {
@@ -77,8 +79,9 @@ Variant parse_variant(const std::string& spec, const BenchArgs& args) {
       }
       v.dct = value == "dct";
     } else {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "unknown --variant key '" + key + "' (name, model, spin, arena, cache, threads, warmup, decode)");
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          "unknown --variant key '" + key + "' (name, model, spin, arena, pattern, cache, threads, warmup, decode)");
     }
   }
   if (v.model.empty()) throw Error(ErrorCode::kInvalidArgument, "no model: give --model or model= in --variant");
@@ -90,6 +93,7 @@ void load(Variant& v, const BenchArgs& args, bool profile) {
   o.intra_op_threads = v.threads;
   o.allow_spinning = v.spin;
   o.cpu_memory_arena = v.arena;
+  o.memory_pattern = v.pattern;
   o.warm_up_runs = v.warm_up;
   if (v.cache) o.model_cache_dir = args.cache_dir.empty() ? default_model_cache_dir() : args.cache_dir;
   if (profile) o.profile_file = args.profile;
@@ -231,7 +235,7 @@ CLI::App* add_bench_command(CLI::App& app, BenchArgs& args) {
                                "postprocess, draw, encode); several --variant are measured interleaved");
   b->add_option("-m,--model", args.model, "Exported model (.onnx); or model= in each --variant");
   b->add_option("--variant", args.variants,
-                "name=LABEL,model=PATH,spin=0|1,arena=0|1,cache=0|1,threads=N,warmup=N,decode=full|dct "
+                "name=LABEL,model=PATH,spin=0|1,arena=0|1,pattern=0|1,cache=0|1,threads=N,warmup=N,decode=full|dct "
                 "(repeatable; unset keys take the options below)");
   b->add_option("-i,--image", args.images, "Image files (.jpg/.png), repeatable")->check(CLI::ExistingFile);
   b->add_option("--reps", args.reps, "Timed runs per image and variant")

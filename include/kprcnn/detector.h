@@ -40,6 +40,10 @@ struct DetectorOptions {
   // faster for this model, and it takes CPU from everything else (decode/encode threads, other processes).
   bool allow_spinning = false;
   bool cpu_memory_arena = true;  // ONNX Runtime's CPU arena (faster repeated runs; keeps its peak memory)
+  // ONNX Runtime's memory pattern: plans one block for all of a run's intermediate tensors. With this model's
+  // input-dependent shapes it mostly adds peak memory: 1082 MB -> 801 MB peak RSS over 3 runs at 512x768 with it
+  // off (ONNX Runtime 1.22), session time within the noise (bench/RESULTS.md, levers). Off unless asked for.
+  bool memory_pattern = false;
   // Optimised-model cache: the graph after ONNX Runtime's optimisations is saved here on the first load and loaded
   // instead on later ones (a restart then skips the optimisation pass). Entries are keyed by the model's content,
   // the ONNX Runtime version, the CPU and `optimization`, so a changed model is never served from a stale entry.

@@ -181,6 +181,7 @@ Ort::SessionOptions session_options(const SessionConfig& config, GraphOptimizati
   options.AddConfigEntry("session.intra_op.allow_spinning", spin);
   options.AddConfigEntry("session.inter_op.allow_spinning", spin);
   if (!config.cpu_arena) options.DisableCpuMemArena();
+  if (!config.memory_pattern) options.DisableMemPattern();
   if (!config.profile_file.empty()) options.EnableProfiling((config.profile_file.string() + ".ort").c_str());
   return options;
 }

@@ -26,6 +26,7 @@ struct SessionConfig {
   GraphOptimization optimization = GraphOptimization::kAll;
   bool allow_spinning = false;         // session.intra_op.allow_spinning / inter_op
   bool cpu_arena = true;               // ONNX Runtime's CPU memory arena
+  bool memory_pattern = false;         // ONNX Runtime's memory pattern planning
   std::filesystem::path cache_dir;     // optimised-model cache (model_cache.h); empty: none
   std::filesystem::path profile_file;  // ONNX Runtime profile JSON, written when the session ends; empty: none
 };

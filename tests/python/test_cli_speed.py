@@ -118,10 +118,16 @@ def test_bench_help_and_a_tiny_run(tmp_path, image):
     model = one_detection(tmp_path / "m.onnx", [10, 20, 100, 200])
     out = tmp_path / "bench.json"
     proc = run("bench", "--no-cache", "-m", model, "-i", image, "--reps", "2", "--warmup", "0", "--json", out,
-               "--variant", "name=a", "--variant", "name=b,arena=0,spin=1")
+               "-o", tmp_path / "runs", "--variant", "name=a", "--variant", "name=b,arena=0,spin=1",
+               "--variant", "name=c,pattern=1")
     assert "peak RSS" in proc.stdout
     doc = json.loads(out.read_text())
-    assert [v["name"] for v in doc["variants"]] == ["a", "b"]
+    assert [v["name"] for v in doc["variants"]] == ["a", "b", "c"]
+    # the session settings change nothing in the answers
+    dets = [read_json(tmp_path / "runs" / f"{v}-photo.json")["detections"] for v in "abc"]
+    assert dets[0] and dets[0] == dets[1] == dets[2]
+    bad = run("bench", "--no-cache", "-m", model, "-i", image, "--variant", "pattern=2", check=EXIT_ARGS)
+    assert "pattern takes 0 or 1" in bad.stderr
     runs = doc["variants"][0]["images"][0]["runs"]
     assert len(runs) == 2
     assert set(runs[0]) == {"decode", "resize", "tensor", "session", "postprocess", "draw", "encode", "total"}
