@@ -15,7 +15,7 @@ packages=(
   libmicrohttpd-dev wrk chromium  # kprcnn serve's HTTP library; its load and browser tests
   clang libclang-rt-14-dev        # make fuzz: Clang 14's libFuzzer and sanitizer runtimes (make test-asan uses g++)
   python3 python3-torch python3-torchvision python3-onnx python3-pil python3-numpy python3-pytest
-  python3-venv fonts-dejavu-core  # make bench: its venv (onnxruntime from PyPI) and the chart's font
+  python3-venv fonts-dejavu-core  # build/venv (kprcnn quantize, make bench: onnxruntime from PyPI); the chart's font
   maven default-jre-headless
 )
 missing=()
@@ -31,6 +31,8 @@ if ((${#missing[@]})); then
 fi
 
 "$here/scripts/fetch_onnxruntime.sh" "$here/build/third-party/onnxruntime"
+mkdir -p "$build"
+"$here/scripts/make_venv.sh" "$build/venv"  # kprcnn quantize (ONNX Runtime's Python tooling), make bench
 
 if [[ ! -f $build/build.ninja ]]; then
   cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release ${KPRCNN_CMAKE_ARGS:-}

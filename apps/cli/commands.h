@@ -45,5 +45,7 @@ int run_optimize(const OptimizeArgs& args);
 
 // Runs the Python exporter (python -m kprcnn_export) with the given arguments; returns its exit code.
 int run_export(const std::vector<std::string>& args);
+// Runs the INT8 quantiser (python -m kprcnn_export.quantize: ONNX Runtime's Python tooling).
+int run_quantize(const std::vector<std::string>& args);
 
 }  // namespace kprcnn::cli

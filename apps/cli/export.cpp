@@ -1,5 +1,5 @@
-// kprcnn export: hands over to the Python exporter (PyTorch lives in Python; nothing else does), with
-// KPRCNN_CLI set to this binary so that the exporter can verify its result with ONNX Runtime.
+// kprcnn export and kprcnn quantize: hand over to Python (PyTorch and ONNX Runtime's quantisation tooling live
+// there), with KPRCNN_CLI set to this binary so that the Python side can check its result with `kprcnn predict`.
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,32 +12,55 @@
 
 namespace kprcnn::cli {
 
-int run_export(const std::vector<std::string>& args) {
-  // Python with torch + torchvision: $KPRCNN_PYTHON, else the one the build was configured with.
-  const char* env_python = std::getenv("KPRCNN_PYTHON");
-  const std::string python = env_python && *env_python ? env_python : KPRCNN_PYTHON_DEFAULT;
+namespace {
+
+// Replaces this process with `python -m module args...`, the exporter package on PYTHONPATH and KPRCNN_CLI set to
+// this binary (the Python side runs `kprcnn predict` to check what it wrote). Returns only when exec fails.
+int exec_python(const std::string& python, const char* module, const std::vector<std::string>& args, const char* hint) {
   // The exporter package: $KPRCNN_PYTHON_PATH, else the source tree this binary was built from.
   const char* env_path = std::getenv("KPRCNN_PYTHON_PATH");
   std::string pythonpath = env_path && *env_path ? env_path : KPRCNN_PYTHON_SOURCE_DIR;
   if (const char* old = std::getenv("PYTHONPATH"); old && *old) pythonpath += std::string(":") + old;
   ::setenv("PYTHONPATH", pythonpath.c_str(), 1);
-  // The exporter verifies its result with ONNX Runtime by running this binary (`kprcnn predict`); tell it where.
   std::error_code ec;
   if (const auto self = std::filesystem::read_symlink("/proc/self/exe", ec); !ec) {
     ::setenv("KPRCNN_CLI", self.c_str(), 1);
   }
 
-  std::vector<std::string> argv_store{python, "-m", "kprcnn_export"};
+  std::vector<std::string> argv_store{python, "-m", module};
   argv_store.insert(argv_store.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_store) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::cout.flush();
   ::execvp(argv[0], argv.data());
-  std::cerr << "error: cannot run " << python << ": " << std::strerror(errno)
-            << "\n  Set KPRCNN_PYTHON to a Python that has torch and torchvision (e.g. /usr/bin/python3 with "
-               "Debian's python3-torch and python3-torchvision).\n";
+  std::cerr << "error: cannot run " << python << ": " << std::strerror(errno) << "\n  " << hint << "\n";
   return 3;
+}
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? value : fallback;
+}
+
+}  // namespace
+
+int run_export(const std::vector<std::string>& args) {
+  // Python with torch + torchvision: $KPRCNN_PYTHON, else the one the build was configured with.
+  return exec_python(env_or("KPRCNN_PYTHON", KPRCNN_PYTHON_DEFAULT), "kprcnn_export", args,
+                     "Set KPRCNN_PYTHON to a Python that has torch and torchvision (e.g. /usr/bin/python3 with "
+                     "Debian's python3-torch and python3-torchvision).");
+}
+
+int run_quantize(const std::vector<std::string>& args) {
+  // Python with onnxruntime + onnx: $KPRCNN_QUANTIZE_PYTHON, else the build's venv (scripts/setup.sh makes it),
+  // else the configured Python (which then says what is missing).
+  std::error_code ec;
+  const std::string fallback =
+      std::filesystem::exists(KPRCNN_VENV_PYTHON, ec) ? KPRCNN_VENV_PYTHON : KPRCNN_PYTHON_DEFAULT;
+  return exec_python(env_or("KPRCNN_QUANTIZE_PYTHON", fallback), "kprcnn_export.quantize", args,
+                     "Set KPRCNN_QUANTIZE_PYTHON to a Python that has onnxruntime and onnx >= 1.14 (scripts/setup.sh "
+                     "makes build/venv with them).");
 }
 
 }  // namespace kprcnn::cli

@@ -69,6 +69,13 @@ int main(int argc, char** argv) {
   e->set_help_flag();
   e->allow_extras();
 
+  auto* qz = app.add_subcommand("quantize",
+                                "INT8 model for the fast mode, calibrated on your images, accuracy printed (runs "
+                                "ONNX Runtime's Python tooling; see `kprcnn quantize --help`)");
+  qz->prefix_command();  // everything after `quantize` goes to the Python quantiser, --help included
+  qz->set_help_flag();
+  qz->allow_extras();
+
   kprcnn::server::ServerOptions serve_options;
   auto* sv = add_serve_command(app, serve_options);
 
@@ -86,6 +93,7 @@ int main(int argc, char** argv) {
     if (*i) return run_info(info);
     if (*o) return run_optimize(optimize);
     if (*e) return run_export(e->remaining());
+    if (*qz) return run_quantize(qz->remaining());
     if (*sv) return kprcnn::server::serve(serve_options);
     if (*b) return run_bench(bench);
   } catch (const kprcnn::Error& err) {

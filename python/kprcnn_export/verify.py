@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -33,13 +32,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kprcnn_export.common import CLI_ENV, find_cli, iou, plan_resize  # noqa: F401 (re-exported)
 from kprcnn_export.errors import ExportError
 
 VERIFY_SIZE = 320  # shorter side of the verification inputs (the graph upsamples to min_size anyway)
 # (name, width, height, scene seed or None for the near-blank image): two sizes, the near-blank one first.
 SYNTHETIC_INPUTS = (("a_blank", 320, 400, None), ("b_scene", 480, 320, 2))
 BLANK_NOISE = 4.0  # standard deviation (grey levels) of the near-blank image's noise around 128
-CLI_ENV = "KPRCNN_CLI"
 
 
 @dataclass(frozen=True)
@@ -102,30 +101,7 @@ class Report:
         return not any(c.problems for c in self.comparisons)
 
 
-def find_cli() -> Path | None:
-    """The kprcnn binary: $KPRCNN_CLI, else ``kprcnn`` on PATH, else None."""
-    env = os.environ.get(CLI_ENV)
-    if env:
-        path = Path(env)
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            raise ExportError(f"{CLI_ENV}={env} is not an executable file; point it at the kprcnn binary")
-        return path
-    found = shutil.which("kprcnn")
-    return Path(found) if found else None
-
-
 # --- inputs -----------------------------------------------------------------------------------------------------
-
-
-def plan_resize(width: int, height: int, target: int) -> tuple[int, int]:
-    """(w, h) with the shorter side ``target``: the arithmetic of the recipe's resize_img (and kprcnn predict)."""
-    shorter = min(width, height)
-    scale = shorter / target
-    if width == height:
-        return target, target
-    if width < height:
-        return target, int(height / scale)
-    return int(width / scale), target
 
 
 def prepare_inputs(folder: Path, user_images: Sequence[str | os.PathLike[str]] = ()) -> list[Path]:
@@ -240,14 +216,6 @@ def onnx_documents(cli: Path, model_path: Path, images: Path, output: Path, time
 # --- comparison -------------------------------------------------------------------------------------------------
 
 
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _pairs(expected: list[dict], actual: list[dict], tie: float) -> list[tuple[int, int]]:
     """(expected index, actual index) pairs: in score order, and among scores closer than ``tie`` (whose order
     is arbitrary) by best box overlap."""
@@ -262,7 +230,7 @@ def _pairs(expected: list[dict], actual: list[dict], tie: float) -> list[tuple[i
             for i in unmatched
             if abs(expected[i]["score"] - head) <= tie or abs(expected[i]["score"] - det["score"]) <= tie
         ]
-        best = max(group, key=lambda i: _iou(expected[i]["box"], det["box"]))
+        best = max(group, key=lambda i: iou(expected[i]["box"], det["box"]))
         unmatched.remove(best)
         pairs.append((best, j))
     return pairs
