@@ -14,7 +14,7 @@ Exports per checkpoint (python -m kprcnn_export, --no-verify: the bench compares
   fast512.onnx    exact + --min-size 512 (no 512 -> 800 upsampling inside the graph)
   fast-fp32.onnx  fast512 + --rpn-post-nms-top-n 300 (300 proposals instead of 1000 to the box head: RoiAlign,
                   its level merge and the box head's Gemm scale with them)
-  fast-int8.onnx  fast-fp32 statically quantised to INT8 (bench/quantize.py, run by run_bench.py in the venv)
+  fast-int8.onnx  fast-fp32 statically quantised to INT8 (`kprcnn quantize --no-check`, run by run_bench.py)
 
 Usage: models.py OUT_DIR [--threshold 0.8]   (idempotent: existing files are kept)
 """

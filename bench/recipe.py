@@ -186,11 +186,12 @@ def main() -> int:
         out.mkdir(parents=True, exist_ok=True)
         files = sorted(f for f in folder.iterdir() if f.suffix.lower() in (".jpg", ".jpeg", ".png"))
         t = time.perf_counter()
+        session_ms = 0.0
         for f in files:
-            predict(backend, f, out / (f.stem + ".png"), args.threshold, args.size)
+            session_ms += predict(backend, f, out / (f.stem + ".png"), args.threshold, args.size)["stages"]["session"]
         seconds = time.perf_counter() - t
-        emit({"event": "folder", "images": len(files), "seconds": seconds, "load_ms": load_ms,
-              "peak_rss_kb": peak_rss_kb()})
+        emit({"event": "folder", "images": len(files), "seconds": seconds, "session_s": session_ms / 1000,
+              "load_ms": load_ms, "peak_rss_kb": peak_rss_kb()})
         return 0
     emit({"event": "ready", "load_ms": load_ms, "import_ms": import_ms, "peak_rss_kb": peak_rss_kb()})
     for line in sys.stdin:

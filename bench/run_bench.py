@@ -213,8 +213,10 @@ class Bench:
                 fp32, int8 = self.model(ckpt, source), self.model(ckpt, target)
                 if not int8.exists() or int8.stat().st_mtime < fp32.stat().st_mtime:
                     log(f"quantising {fp32.name} -> {int8.name}")
-                    subprocess.run([self.py, str(HERE / "quantize.py"), str(fp32), str(int8), "--calibration",
-                                    str(self.images_dir / "calibration")], check=True)
+                    # the product's fast-mode quantiser; the bench measures the accuracy itself (--no-check)
+                    subprocess.run([str(self.kprcnn), "quantize", str(fp32), str(int8), "--calibration",
+                                    str(self.images_dir / "calibration"), "--no-check"], check=True,
+                                   env={**os.environ, "KPRCNN_QUANTIZE_PYTHON": self.py})
         self.results["model_bytes"] = {p.stem: p.stat().st_size for p in self.models.glob("*.onnx")}
         info = subprocess.run([str(self.kprcnn), "info", str(self.model(self.args.models[0], "exact"))],
                               capture_output=True, text=True).stdout
@@ -336,16 +338,26 @@ class Bench:
         }
         for p, cmd in runs.items():
             t = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env())
+            with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+                proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=self.env())
+                _, status, usage = os.wait4(proc.pid, 0)  # wait4: this child's own peak RSS
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                out.seek(0)
+                err.seek(0)
+                stdout, stderr = out.read(), err.read()
             wall = time.perf_counter() - t
             if proc.returncode != 0:
-                raise RuntimeError(f"folder {p}: exit {proc.returncode}\n{proc.stderr[-2000:]}")
+                raise RuntimeError(f"folder {p}: exit {proc.returncode}\n{stderr[-2000:]}")
             if p == "seed":
-                doc = json.loads(proc.stdout.strip().splitlines()[-1])
-                seconds = doc["seconds"]
+                doc = json.loads(stdout.strip().splitlines()[-1])
+                seconds, session = doc["seconds"], doc.get("session_s")
             else:
-                seconds = parse_predict_seconds(proc.stderr, wall)
-            res[p] = {"images": n, "seconds": seconds, "images_per_s": n / seconds, "wall_s": wall}
+                seconds = parse_predict_seconds(stderr, wall)
+                # "[i/n] name: k detections (..., model M ms, total T ms)": the session time of every image
+                session = sum(float(line.split(", model ")[1].split(" ms")[0]) / 1000
+                              for line in stderr.splitlines() if line.startswith("[") and ", model " in line)
+            res[p] = {"images": n, "seconds": seconds, "images_per_s": n / seconds, "wall_s": wall,
+                      "session_s": session, "peak_rss_kb": usage.ru_maxrss}
             log(f"{ckpt} folder {p}: {n / seconds:.3f} images/s")
         self.results["folder"][ckpt] = res
 
@@ -358,6 +370,7 @@ class Bench:
             f"name=exact-spin,model={m('exact')},spin=1",
             f"name=exact,model={m('exact')},spin=0",
             f"name=exact-noarena,model={m('exact')},spin=0,arena=0",
+            f"name=exact-pattern,model={m('exact')},spin=0,pattern=1",
             f"name=exact-t1,model={m('exact')},spin=0,threads=1",
             f"name=exact-int8,model={m('exact-int8')},spin=0",
             f"name=fast512,model={m('fast512')},spin=0",
