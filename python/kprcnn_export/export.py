@@ -15,6 +15,7 @@ renamed; on any failure the temporary is removed and no output is left.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import inspect
@@ -128,6 +129,44 @@ def _fsync(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
+def _merge_levels_by_gather(levels: torch.Tensor, unmerged_results: list[torch.Tensor]) -> torch.Tensor:
+    """What torchvision's ``_onnx_merge_levels`` computes, in two copies instead of one scatter per FPN level.
+
+    MultiScaleRoIAlign pools each region of interest on its FPN level and must put the rows back in the regions'
+    order. Traced, torchvision does it with a ScatterElements per level over the whole [N, C, H, W] result, driven
+    by an index tensor expanded to that size: for the box head's 1000 proposals at 256x7x7 that is four 50 MB
+    copies plus four scatters of 12.5 million elements each, 10-14% of a whole run (bench/RESULTS.md, profile).
+    Here the per-level results are concatenated once (with one zero row after them) and one Gather takes row
+    ``pos[i]`` for region i: the position of region i in that concatenation, or the zero row for a region no level
+    claimed (as the scatter leaves it zero). Values are copied, never recomputed: the result is identical.
+    """
+    order = torch.cat([torch.where(levels == level)[0] for level in range(len(unmerged_results))])
+    first = unmerged_results[0]
+    zero_row = torch.zeros((1,) + tuple(first.shape[1:]), dtype=first.dtype, device=first.device)
+    merged = torch.cat(list(unmerged_results) + [zero_row], dim=0)
+    # pos = len(order) everywhere (the zero row), then pos[order[j]] = j
+    pos = torch.zeros_like(levels) + order.size(0)
+    pos = pos.scatter(0, order, torch.ones_like(order).cumsum(0) - 1)
+    return merged[pos]
+
+
+@contextlib.contextmanager
+def _gather_merge_levels():
+    """Trace MultiScaleRoIAlign with ``_merge_levels_by_gather`` (when this torchvision has the hook); yields
+    whether it is in place."""
+    import torchvision.ops.poolers as poolers
+
+    original = getattr(poolers, "_onnx_merge_levels", None)
+    if original is None:
+        yield False
+        return
+    poolers._onnx_merge_levels = _merge_levels_by_gather
+    try:
+        yield True
+    finally:
+        poolers._onnx_merge_levels = original
+
+
 def _torch_export(model: torch.nn.Module, path: Path, opset: int, verbose: bool) -> dict[str, object]:
     """Trace-export ``model`` to ``path``; returns torch.onnx.export's settings (part of kprcnn.export_options)."""
     generator = torch.Generator().manual_seed(0)
@@ -144,9 +183,10 @@ def _torch_export(model: torch.nn.Module, path: Path, opset: int, verbose: bool)
     with warnings.catch_warnings():
         if not verbose:
             warnings.simplefilter("ignore")  # tracer warnings about data-dependent Python values are expected
-        with torch.no_grad():
+        with torch.no_grad(), _gather_merge_levels() as gathered:
             torch.onnx.export(model, (dummy,), str(path), **kwargs)
     options = {k: v for k, v in kwargs.items()}
+    options["roi_merge_levels"] = "gather" if gathered else "torchvision"
     options["dummy_input_shape"] = list(dummy.shape)
     options["batch_size"] = 1
     return options

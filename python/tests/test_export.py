@@ -354,6 +354,33 @@ def test_exported_roi_align_matches_torchvision_aligned_false(exported):
     assert json.loads(meta["kprcnn.export_options"])["roi_align_mode_fixed"] == 8
 
 
+def test_fpn_levels_are_merged_by_one_gather(exported):
+    """MultiScaleRoIAlign's rows go back in order through one Gather, not a ScatterElements over [N, C, H, W] per
+    FPN level (what torchvision traces): 1-D index scatters only, one per pooler (box and keypoint heads)."""
+    from kprcnn_export.export import _subgraphs
+
+    scatters = [n for g in _subgraphs(exported[2].graph) for n in g.node if n.op_type == "ScatterElements"]
+    assert len(scatters) == 2
+    meta = {p.key: p.value for p in exported[2].metadata_props}
+    assert json.loads(meta["kprcnn.export_options"])["roi_merge_levels"] == "gather"
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 60])
+@pytest.mark.parametrize("num_levels", [1, 4])
+def test_merge_levels_by_gather_equals_torchvision(n, num_levels):
+    from torchvision.ops import poolers
+
+    from kprcnn_export.export import _merge_levels_by_gather
+
+    generator = torch.Generator().manual_seed(n * 10 + num_levels)
+    levels = torch.randint(0, num_levels, (n,), generator=generator)
+    if n > 3:
+        levels[2] = -5  # a region no level claims (NaN box): torchvision leaves its row zero
+    results = [torch.randn(int((levels == k).sum()), 3, 2, 2, generator=generator) for k in range(num_levels)]
+    expected = poolers._onnx_merge_levels(levels, results)
+    assert torch.equal(_merge_levels_by_gather(levels, results), expected)
+
+
 class _RoiAlign(torch.nn.Module):
     def forward(self, x):
         rois = torch.tensor([[0.0, 1.5, 2.0, 10.0, 12.5]])
