@@ -21,7 +21,8 @@ test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit
 
 # The speed benchmark (bench/, never part of `make test`): the seed's Python pipeline, PyTorch eager and kprcnn
-# exact and fast on the same checkpoints and images, interleaved in one run (about an hour on 2 busy cores).
+# exact and fast on the same checkpoints and images, interleaved in one run (~30 min on an idle 2-core machine,
+# plus ~15 min of exports and INT8 quantisation the first time or after the exporter changed).
 # Writes $(BUILD)/bench/report.md and report.png; BENCH_ARGS=--publish also updates bench/RESULTS.md.
 .PHONY: bench
 bench: build

@@ -16,7 +16,8 @@ Exports per checkpoint (python -m kprcnn_export, --no-verify: the bench compares
                   its level merge and the box head's Gemm scale with them)
   fast-int8.onnx  fast-fp32 statically quantised to INT8 (`kprcnn quantize --no-check`, run by run_bench.py)
 
-Usage: models.py OUT_DIR [--threshold 0.8]   (idempotent: existing files are kept)
+Usage: models.py OUT_DIR [--threshold 0.8]   (idempotent: existing files are kept until the exporter's source
+changes: OUT_DIR/models/exporter-hash)
 """
 
 from __future__ import annotations
@@ -80,7 +81,22 @@ def export(python: str, checkpoint: Path, colormap: Path, out: Path, knobs: list
     subprocess.run(cmd, check=True, env=env)
 
 
+def exporter_hash() -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted((ROOT / "python" / "kprcnn_export").glob("*.py")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def export_all(out: Path, threshold: float, python: str) -> None:
+    """Exports every checkpoint's variants; all of them again when the exporter's source changed since."""
+    stamp, current = out / "exporter-hash", exporter_hash()
+    if stamp.exists() and stamp.read_text().strip() != current:
+        for old in out.glob("*.onnx"):
+            print(f"exporter changed: re-exporting {old.name}", flush=True)
+            old.unlink()
     if not exporter_has_knobs(python):
         sys.exit(
             "error: this kprcnn_export has no --box-score-thresh / --min-size; the exact and fast exports need them "
@@ -95,6 +111,7 @@ def export_all(out: Path, threshold: float, python: str) -> None:
                ["--box-score-thresh", str(threshold), "--min-size", "512"])
         export(python, ckpt, colormap, out / f"{name}-fast-fp32.onnx",
                ["--box-score-thresh", str(threshold), "--min-size", "512", "--rpn-post-nms-top-n", "300"])
+    stamp.write_text(current + "\n")
 
 
 def write_images(out: Path) -> None:
