@@ -11,6 +11,7 @@
 
 // png.h first: it includes <setjmp.h> itself.
 #include <png.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <csetjmp>
@@ -321,9 +322,11 @@ bool png_read_header_guarded(PngDecoder* d) {
   png_set_user_limits(d->png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
   png_set_chunk_cache_max(d->png, 128);               // ancillary chunks kept (default 1000)
   png_set_chunk_malloc_max(d->png, 8 * 1024 * 1024);  // bytes for one chunk, decompressed (zTXt/iCCP bombs)
-  // Metadata we never use is skipped unread (CRC still checked): text, ICC profiles, suggested palettes.
-  static constexpr png_byte kSkipped[] = "iCCP\0iTXt\0sPLT\0tEXt\0zTXt";
-  png_set_keep_unknown_chunks(d->png, PNG_HANDLE_CHUNK_NEVER, kSkipped, 5);
+  // Metadata we never use is skipped unread (CRC still checked): text, ICC profiles, suggested palettes. And eXIf:
+  // libpng allocates the length a chunk declares before reading it (a 300-byte file declaring a 1 GB eXIf made it
+  // reserve 1 GB per decode, found by fuzz_decode), so png_exif_chunk() finds it in the file's bytes instead.
+  static constexpr png_byte kSkipped[] = "eXIf\0iCCP\0iTXt\0sPLT\0tEXt\0zTXt";
+  png_set_keep_unknown_chunks(d->png, PNG_HANDLE_CHUNK_NEVER, kSkipped, 6);
   png_read_info(d->png, d->info);
   png_get_IHDR(d->png, d->info, &d->width, &d->height, &d->bit_depth, &d->color_type, &d->interlace, nullptr, nullptr);
   return true;
@@ -355,14 +358,6 @@ bool png_read_pixels_guarded(PngDecoder* d, png_bytep* rows) {
   return true;
 }
 
-// Guarded: chunks after the image data (an eXIf may follow IDAT). The pixels are complete by then, so a failure
-// here (missing IEND, bad CRC in a trailing chunk) is ignored, as Pillow ignores it.
-bool png_read_end_guarded(PngDecoder* d) {
-  if (setjmp(d->jump) != 0) return false;
-  png_read_end(d->png, d->info);
-  return true;
-}
-
 // 16-bit grey, as Pillow 9.4 does it: the PNG opens as mode "I" (values 0..65535) and convert("RGB") clips each
 // value to 0..255, so anything above 255 turns white (not the high byte, unlike 16-bit RGB). Each row holds
 // width big-endian 16-bit values at its start and is expanded in place to RGB8, from the right end so that no
@@ -378,11 +373,29 @@ void clip_grey16_rows(Image& image) {
   }
 }
 
-int png_exif_orientation(const PngDecoder& d) {
-  png_uint_32 length = 0;
-  png_bytep exif = nullptr;
-  if (png_get_eXIf_1(d.png, d.info, &length, &exif) == 0 || exif == nullptr) return 1;
-  return image_detail::exif_orientation({exif, length});
+std::uint32_t load_be32(const std::uint8_t* p) {
+  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
+}
+
+// The eXIf chunk libpng would keep, found in the file's bytes without copying: the first one, before or after the
+// image data, that holds at least 2 bytes starting with a byte-order mark ("MM" or "II") and whose CRC is intact
+// (libpng discards an ancillary chunk with a bad CRC, and keeps the first good eXIf). The walk stops at IEND or at
+// a chunk that runs past the end of the data. Empty when there is none.
+std::span<const std::uint8_t> png_exif_chunk(std::span<const std::uint8_t> bytes) {
+  std::size_t pos = 8;  // after the signature
+  while (bytes.size() - pos >= 12) {
+    const std::uint32_t length = load_be32(bytes.data() + pos);
+    if (length > bytes.size() - pos - 12) break;
+    const std::uint8_t* type = bytes.data() + pos + 4;
+    const std::uint8_t* data = type + 4;
+    if (std::memcmp(type, "IEND", 4) == 0) break;
+    if (std::memcmp(type, "eXIf", 4) == 0 && length >= 2 && data[0] == data[1] && (data[0] == 'M' || data[0] == 'I')) {
+      const uLong crc = crc32(crc32(0L, Z_NULL, 0), type, static_cast<uInt>(length) + 4);
+      if (crc == load_be32(data + length)) return {data, length};
+    }
+    pos += 12 + std::size_t{length};
+  }
+  return {};
 }
 
 [[noreturn]] void throw_png_error(const PngDecoder& d) {
@@ -392,10 +405,6 @@ int png_exif_orientation(const PngDecoder& d) {
     throw Error(ErrorCode::kImageDecode, "PNG data is truncated (libpng: " + detail + "); " + kDamagedHint);
   }
   throw Error(ErrorCode::kImageDecode, "PNG decode failed (libpng: " + detail + "); " + kDamagedHint);
-}
-
-std::uint32_t load_be32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
 }
 
 Image decode_png(std::span<const std::uint8_t> bytes, const DecodeOptions& options) {
@@ -416,8 +425,7 @@ Image decode_png(std::span<const std::uint8_t> bytes, const DecodeOptions& optio
   if (d.grey16) clip_grey16_rows(image);
 
   if (options.apply_exif_orientation) {
-    png_read_end_guarded(&d);  // failures ignored: see there
-    image_detail::apply_exif_orientation(image, png_exif_orientation(d));
+    image_detail::apply_exif_orientation(image, image_detail::exif_orientation(png_exif_chunk(bytes)));
   }
   return image;
 }

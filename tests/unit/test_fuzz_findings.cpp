@@ -3,10 +3,14 @@
 // tests state the fixed behaviour in the library's own terms.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 
+#include "image/exif.h"
 #include "kprcnn/error.h"
+#include "kprcnn/image.h"
 #include "kprcnn/json.h"
+#include "test_image_util.h"
 
 namespace kprcnn {
 namespace {
@@ -46,6 +50,65 @@ TEST(FuzzColormap, DeepNestingIsRefusedNotAStackOverflow) {  // RELIABILITY row 
   // Anything a colormap needs is far shallower: an unused key nesting 60 levels is still accepted.
   const Colormap ok = parse_colormap(R"({"items":[{"label":"a","color":[0,0,0]}],"extra":)" + nested(60) + "}");
   EXPECT_EQ(ok.keypoints.size(), 1u);
+}
+
+// Peak virtual memory of this process in kB (/proc/self/status VmPeak): ctest runs each test in its own process.
+long vm_peak_kb() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  long value = 0;
+  while (status >> key) {
+    if (key == "VmPeak:") {
+      status >> value;
+      return value;
+    }
+    status.ignore(1 << 12, '\n');
+  }
+  return -1;
+}
+
+// fuzz_decode (a run of ~170 ms per input under ASan gave it away): libpng allocates the length an eXIf chunk
+// declares before reading it, so a 300-byte PNG declaring a 1 GB eXIf reserved 1 GB per decode. eXIf is now
+// skipped by libpng and found in the file's own bytes; the declared length is never allocated.
+TEST(FuzzDecode, DeclaredHugeExifIsNeverAllocated) {  // RELIABILITY row 3 (memory stays bounded), regressions/decode
+  const std::vector<image_test::Bytes> rows(4, image_test::Bytes(15, 100));
+  const image_test::Bytes good = image_test::raw_png(5, 4, 8, 2, rows);
+  image_test::Bytes bomb(good.begin(), good.begin() + 33);  // signature + IHDR
+  image_test::put_be32(bomb, 0x40000000u);                  // eXIf declaring 1 GiB, then 64 bytes and the end
+  for (const char c : std::string("eXIfMM")) bomb.push_back(static_cast<std::uint8_t>(c));
+  bomb.resize(bomb.size() + 64, 0x1F);
+  decode_image(good);  // libpng's own first-use allocations, before the baseline
+  const long before = vm_peak_kb();
+  ASSERT_GT(before, 0);
+  try {
+    decode_image(bomb);
+    ADD_FAILURE() << "decoded a PNG whose eXIf runs 1 GiB past its end";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kImageDecode);
+    EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(vm_peak_kb() - before, 64 * 1024) << "kB of address space taken by the decode";
+}
+
+// The eXIf libpng would have kept, found without it: a chunk with a bad CRC or no byte-order mark is passed over
+// and the next good one used, before or after the image data.
+TEST(FuzzDecode, PngExifIsTheFirstIntactChunk) {
+  using image_detail::apply_exif_orientation;
+  const Image source = image_test::coordinate_image(6, 4);
+  std::vector<image_test::Bytes> rows;
+  for (int y = 0; y < 4; ++y) rows.emplace_back(source.row(y), source.row(y) + 18);
+  const image_test::PngChunk rotate6{"eXIf", image_test::tiff_with_orientation(6, false)};
+  const image_test::PngChunk rotate3{"eXIf", image_test::tiff_with_orientation(3, true)};
+  image_test::PngChunk no_mark{"eXIf", image_test::tiff_with_orientation(8, false)};
+  no_mark.data[0] = 'M';  // "MI": not a byte order
+  Image expected6 = source, expected3 = source;
+  apply_exif_orientation(expected6, 6);
+  apply_exif_orientation(expected3, 3);
+  EXPECT_EQ(decode_image(image_test::raw_png(6, 4, 8, 2, rows, {no_mark}, {rotate6})).pixels, expected6.pixels);
+  EXPECT_EQ(decode_image(image_test::raw_png(6, 4, 8, 2, rows, {rotate6}, {rotate3})).pixels, expected6.pixels);
+  image_test::Bytes bad_crc = image_test::raw_png(6, 4, 8, 2, rows, {rotate3}, {rotate6});
+  bad_crc[33 + 8 + rotate3.data.size()] ^= 0xFF;  // the CRC of the first eXIf (right after IHDR)
+  EXPECT_EQ(decode_image(bad_crc).pixels, expected6.pixels);
 }
 
 }  // namespace
