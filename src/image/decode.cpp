@@ -322,11 +322,12 @@ bool png_read_header_guarded(PngDecoder* d) {
   png_set_user_limits(d->png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
   png_set_chunk_cache_max(d->png, 128);               // ancillary chunks kept (default 1000)
   png_set_chunk_malloc_max(d->png, 8 * 1024 * 1024);  // bytes for one chunk, decompressed (zTXt/iCCP bombs)
-  // Metadata we never use is skipped unread (CRC still checked): text, ICC profiles, suggested palettes. And eXIf:
-  // libpng allocates the length a chunk declares before reading it (a 300-byte file declaring a 1 GB eXIf made it
-  // reserve 1 GB per decode, found by fuzz_decode), so png_exif_chunk() finds it in the file's bytes instead.
-  static constexpr png_byte kSkipped[] = "eXIf\0iCCP\0iTXt\0sPLT\0tEXt\0zTXt";
-  png_set_keep_unknown_chunks(d->png, PNG_HANDLE_CHUNK_NEVER, kSkipped, 6);
+  // Every variable-length chunk we never use is skipped unread (CRC still checked): text, ICC profile, suggested
+  // palettes, calibration and scale. libpng allocates the length such a chunk declares before reading it (a
+  // 300-byte file declaring a 1 GB eXIf made it reserve 1 GB per decode, found by fuzz_decode). The eXIf we do use
+  // is found in the file's bytes instead (png_exif_chunk).
+  static constexpr png_byte kSkipped[] = "eXIf\0iCCP\0iTXt\0pCAL\0sCAL\0sPLT\0tEXt\0zTXt";
+  png_set_keep_unknown_chunks(d->png, PNG_HANDLE_CHUNK_NEVER, kSkipped, 8);
   png_read_info(d->png, d->info);
   png_get_IHDR(d->png, d->info, &d->width, &d->height, &d->bit_depth, &d->color_type, &d->interlace, nullptr, nullptr);
   return true;
