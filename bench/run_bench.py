@@ -37,6 +37,7 @@ sys.path.insert(0, str(HERE))
 
 import models as bench_models  # noqa: E402
 import ort_profile  # noqa: E402
+from report import pct  # noqa: E402
 
 STAGES = ("decode", "resize", "tensor", "session", "postprocess", "draw", "encode", "total")
 PIPELINES = ("seed", "eager", "exact", "fast", "fast-json")
@@ -51,15 +52,6 @@ LABELS = {
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def pct(values, q):
-    values = sorted(v for v in values if v is not None)
-    if not values:
-        return None
-    k = (len(values) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 def loadavg() -> list[float]:

@@ -123,8 +123,8 @@ std::string to_coco_json(const std::vector<CocoImageResult>& images, int indent)
       entry["category_id"] = d.label;
       entry["keypoints"] = std::move(keypoints);
       entry["score"] = number(d.score);
-      entry["bbox"] = Json::array(
-          {number(d.box.x1), number(d.box.y1), number(d.box.x2 - d.box.x1), number(d.box.y2 - d.box.y1)});
+      entry["bbox"] =
+          Json::array({number(d.box.x1), number(d.box.y1), number(d.box.x2 - d.box.x1), number(d.box.y2 - d.box.y1)});
       doc.push_back(std::move(entry));
     }
   }
@@ -136,14 +136,13 @@ Colormap parse_colormap(std::string_view json_text) {
   try {
     // A colormap nests 4 levels deep. Deeper documents are refused while parsing: nlohmann's dump (our error
     // excerpts) recurses once per level, so "[[[[...]]]]" of a few hundred KB would overflow the stack.
-    doc = nlohmann::json::parse(json_text.begin(), json_text.end(),
-                                [](int depth, nlohmann::json::parse_event_t, const nlohmann::json&) {
-                                  if (depth > kMaxDepth) {
-                                    fail("colormap JSON nests deeper than " + std::to_string(kMaxDepth) +
-                                         " levels; " + kExpected);
-                                  }
-                                  return true;
-                                });
+    doc = nlohmann::json::parse(
+        json_text.begin(), json_text.end(), [](int depth, nlohmann::json::parse_event_t, const nlohmann::json&) {
+          if (depth > kMaxDepth) {
+            fail("colormap JSON nests deeper than " + std::to_string(kMaxDepth) + " levels; " + kExpected);
+          }
+          return true;
+        });
   } catch (const nlohmann::json::parse_error& e) {
     fail("colormap is not valid JSON (at byte " + std::to_string(e.byte) + "): " + json_reason(e));
   } catch (const nlohmann::json::exception& e) {  // out_of_range.406: a number beyond double ("1e400")

@@ -61,20 +61,20 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"basic", "extended", "all"}));
 
-  std::vector<std::string> export_args;
-  auto* e = app.add_subcommand("export",
+  // Subcommands run in Python: everything after their name goes there, --help included.
+  const auto add_python_command = [&app](const char* name, const char* description) {
+    auto* command = app.add_subcommand(name, description);
+    command->prefix_command();
+    command->set_help_flag();
+    command->allow_extras();
+    return command;
+  };
+  auto* e = add_python_command("export",
                                "Export a PyTorch checkpoint to ONNX (runs the Python exporter; see `kprcnn export "
                                "--help`)");
-  e->prefix_command();  // everything after `export` goes to the Python exporter, --help included
-  e->set_help_flag();
-  e->allow_extras();
-
-  auto* qz = app.add_subcommand("quantize",
+  auto* qz = add_python_command("quantize",
                                 "INT8 model for the fast mode, calibrated on your images, accuracy printed (runs "
                                 "ONNX Runtime's Python tooling; see `kprcnn quantize --help`)");
-  qz->prefix_command();  // everything after `quantize` goes to the Python quantiser, --help included
-  qz->set_help_flag();
-  qz->allow_extras();
 
   kprcnn::server::ServerOptions serve_options;
   auto* sv = add_serve_command(app, serve_options);
