@@ -20,11 +20,15 @@ import torch
 
 PYTHON_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PYTHON_DIR))
+# The model parity tests' store of exported models (tests/model/model_store.py), which this session's one full
+# export is handed to when ctest runs both suites (KPRCNN_MODEL_CACHE set): make test then exports once, not twice.
+MODEL_STORE_DIR = PYTHON_DIR.parent / "tests" / "model"
 
 from kprcnn_export.checkpoint import BOX_WEIGHT, CLASS_WEIGHT, KEYPOINT_WEIGHT  # noqa: E402
 from kprcnn_export.demo import random_state_dict, write_colormap  # noqa: E402
 
 LABELS = ("left", "right", "top")
+SEED, NUM_KEYPOINTS, NUM_CLASSES = 0, 3, 2  # the session's random-init checkpoint
 
 
 def run_exporter(*args: str | os.PathLike[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -65,7 +69,7 @@ def head_state(num_keypoints: int = 3, num_classes: int = 2) -> dict[str, torch.
 @pytest.fixture(scope="session")
 def state_dict() -> dict[str, torch.Tensor]:
     """Random-init keypointrcnn_resnet50_fpn (nn.BatchNorm2d backbone), seed 0, K=3, 2 classes. Do not mutate."""
-    return random_state_dict(num_keypoints=3, num_classes=2, seed=0)
+    return random_state_dict(num_keypoints=NUM_KEYPOINTS, num_classes=NUM_CLASSES, seed=SEED)
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +88,23 @@ def exported(training_folder: Path) -> tuple[subprocess.CompletedProcess[str], P
     result = run_exporter(training_folder)
     assert result.returncode == 0, result.stderr
     path = training_folder / "hands-best.onnx"
+    _hand_to_model_store(path, training_folder)
     return result, path, onnx.load(str(path))
+
+
+def _hand_to_model_store(model: Path, training_folder: Path) -> None:
+    """Give the verified export to the model parity tests' store (see MODEL_STORE_DIR) when it is the same
+    checkpoint recipe; they would otherwise export this very checkpoint again."""
+    if not os.environ.get("KPRCNN_MODEL_CACHE") or not (MODEL_STORE_DIR / "model_store.py").is_file():
+        return
+    sys.path.insert(0, str(MODEL_STORE_DIR))
+    try:
+        import model_store
+    finally:
+        sys.path.remove(str(MODEL_STORE_DIR))
+    recipe = (model_store.SEED, model_store.NUM_KEYPOINTS, model_store.NUM_CLASSES, model_store.LABELS)
+    if recipe == (SEED, NUM_KEYPOINTS, NUM_CLASSES, LABELS):
+        model_store.adopt_export(model, training_folder / "best.pth", training_folder / "hands-colormap.json")
 
 
 @pytest.fixture

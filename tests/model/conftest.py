@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +28,10 @@ sys.path.insert(0, str(PYTHON_DIR))
 sys.path.insert(0, str(HERE))
 
 import reference  # noqa: E402
+from model_store import (  # noqa: E402
+    CHECKPOINT, COLORMAP, LABELS, MODEL, NUM_CLASSES, NUM_KEYPOINTS, SEED, sha256_files, model_key, stored_folder,
+)
 
-# The test model: random init, seed 0, K=3, 2 classes (background + 1). Changing this changes the cache key.
-SEED, NUM_KEYPOINTS, NUM_CLASSES = 0, 3, 2
-LABELS = ("left", "right", "top")
 THRESHOLD = 0.8  # the recipe's default; the random model scores these scenes above 0.93, the blank image below 0.71
 SIZE = 512
 
@@ -55,25 +54,6 @@ IMAGES = (
 SCENES = [img for img in IMAGES if img.seed is not None]
 
 
-def _sha256_files(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def model_key() -> str:
-    """Changes when the exporter's code, torch, torchvision or the test checkpoint recipe change."""
-    import torch
-    import torchvision
-
-    sources = sorted((PYTHON_DIR / "kprcnn_export").glob("*.py"))
-    recipe = f"seed={SEED} K={NUM_KEYPOINTS} classes={NUM_CLASSES} labels={','.join(LABELS)}"
-    text = f"{_sha256_files(sources)} torch={torch.__version__} torchvision={torchvision.__version__} {recipe}"
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
 @dataclass(frozen=True)
 class CachedModel:
     folder: Path
@@ -85,9 +65,9 @@ class CachedModel:
 def _export_into(folder: Path) -> None:
     from kprcnn_export.demo import write_checkpoint, write_colormap
 
-    write_checkpoint(folder / "checkpoint.pth", num_keypoints=NUM_KEYPOINTS, num_classes=NUM_CLASSES, seed=SEED)
-    write_colormap(folder / "parity-colormap.json", LABELS)
-    _run_exporter([str(folder), "-o", str(folder / "model.onnx")], "the parity model")
+    write_checkpoint(folder / CHECKPOINT, num_keypoints=NUM_KEYPOINTS, num_classes=NUM_CLASSES, seed=SEED)
+    write_colormap(folder / COLORMAP, LABELS)
+    _run_exporter([str(folder), "-o", str(folder / MODEL)], "the parity model")
 
 
 def _run_exporter(args: list[str], what: str) -> None:
@@ -102,32 +82,13 @@ def _run_exporter(args: list[str], what: str) -> None:
     print(f"\nexported {what} in {time.monotonic() - started:.0f} s: {result.stdout.strip()}")
 
 
-def _cached_folder(name: str, make) -> Path:
-    """build/test-models/<name>, made once by make(staging_folder) and renamed into place atomically."""
-    cache_root = Path(os.environ.get("KPRCNN_MODEL_CACHE") or BUILD_DIR / "test-models")
-    folder = cache_root / name
-    if not (folder / "model.onnx").is_file():
-        cache_root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=cache_root))
-        try:
-            staging.chmod(0o755)
-            make(staging)
-            try:
-                staging.rename(folder)  # atomic: a concurrent run either sees the whole folder or none
-            except OSError:
-                if not (folder / "model.onnx").is_file():
-                    raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return folder
-
-
 @pytest.fixture(scope="session")
 def cached_model(tmp_path_factory: pytest.TempPathFactory) -> CachedModel:
-    """The random-init model exported once per exporter/torch version, via `python -m kprcnn_export`."""
+    """The random-init model exported once per exporter/torch version, via `python -m kprcnn_export` (or the
+    exporter tests' verified export of the same checkpoint, when they ran first: see model_store)."""
     key = model_key()
-    folder = _cached_folder(key, _export_into)
-    return CachedModel(folder, folder / "model.onnx", folder / "checkpoint.pth", key)
+    folder = stored_folder(key, _export_into)
+    return CachedModel(folder, folder / MODEL, folder / CHECKPOINT, key)
 
 
 def cached_variant(base: CachedModel, *export_args: str) -> CachedModel:
@@ -135,12 +96,12 @@ def cached_variant(base: CachedModel, *export_args: str) -> CachedModel:
     suffix = hashlib.sha256(" ".join(export_args).encode()).hexdigest()[:8]
 
     def make(folder: Path) -> None:
-        args = ["--checkpoint", str(base.checkpoint), "--colormap", str(base.folder / "parity-colormap.json"),
-                "-o", str(folder / "model.onnx"), *export_args]
+        args = ["--checkpoint", str(base.checkpoint), "--colormap", str(base.folder / COLORMAP),
+                "-o", str(folder / MODEL), *export_args]
         _run_exporter(args, f"a variant ({' '.join(export_args)})")
 
-    folder = _cached_folder(f"{base.key}-{suffix}", make)
-    return CachedModel(folder, folder / "model.onnx", base.checkpoint, base.key)
+    folder = stored_folder(f"{base.key}-{suffix}", make)
+    return CachedModel(folder, folder / MODEL, base.checkpoint, base.key)
 
 
 def predict_folder(cli: Path, model: Path, images: Path, output: Path, threshold: float) -> CliRun:
@@ -193,7 +154,7 @@ def references(cached_model: CachedModel, image_dir: Path) -> dict[str, dict]:
     model = None
     for spec in IMAGES:
         path = image_dir / f"{spec.name}.png"
-        params = f"{_sha256_files([path])} threshold={THRESHOLD} size={SIZE}"
+        params = f"{sha256_files([path])} threshold={THRESHOLD} size={SIZE}"
         cache = cached_model.folder / f"reference-{hashlib.sha256(params.encode()).hexdigest()[:20]}.json"
         if cache.is_file():
             results[spec.name] = json.loads(cache.read_text())
