@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -58,9 +59,17 @@ def test_twice_capacity_sheds_load_with_503_only(models, image):
         print(f"\n2x capacity: {r}")
         assert r["errors"] == {"connect": 0, "read": 0, "write": 0, "timeout": 0}, r
         assert set(r["statuses"]) <= {200, 503}, r
-        assert r["statuses"].get(200, 0) >= 2 and r["statuses"].get(503, 0) > 0, r
+        # How many accepted requests finish inside the 3 s depends on the machine's load (the slow model under
+        # contention takes 1-2 s a run; wrk drops the queued ones at the end): at least one, and once the load is
+        # gone the next request is served.
+        assert r["statuses"].get(200, 0) >= 1 and r["statuses"].get(503, 0) > 0, r
         m = s.metrics()
         assert m.value("kprcnn_rejects_total", reason="queue_full") >= r["statuses"][503]  # wrk drops the last
         assert m.value("kprcnn_predict_in_flight") <= 3
+        deadline = time.monotonic() + 60
+        while (status := s.post("/v1/predict", image.read_bytes(), content_type="image/png").status) == 503:
+            assert time.monotonic() < deadline, "the server never accepted a request after the load"
+            time.sleep(0.2)
+        assert status == 200
     finally:
         s.close()
