@@ -30,19 +30,23 @@ bench: build
 
 # The unit tests (C++ and the Python-driven ones, which run the sanitized CLI and tools) under AddressSanitizer +
 # UndefinedBehaviorSanitizer + LeakSanitizer, in build-asan. Any report aborts the process (SIGABRT: never mistaken
-# for one of the CLI's exit codes), so the test that triggered it fails.
+# for one of the CLI's exit codes), so the test that triggered it fails. Built with Clang and libFuzzer's coverage
+# instrumentation, so the same folder also holds the fuzz targets that `make fuzz-ci` runs.
 ASAN_BUILD ?= build-asan
 SANITIZER_ENV = \
   ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1 \
   UBSAN_OPTIONS=abort_on_error=1:halt_on_error=1:print_stacktrace=1 \
   LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitizers/lsan.supp:print_suppressions=0
-test-asan:
-	KPRCNN_CMAKE_ARGS="$${KPRCNN_CMAKE_ARGS:-} -DCMAKE_BUILD_TYPE=Sanitize -DKPRCNN_SANITIZE=address,undefined,float-cast-overflow" \
+.PHONY: asan-build
+asan-build:
+	CC=clang CXX=clang++ KPRCNN_CMAKE_ARGS="$${KPRCNN_CMAKE_ARGS:-} -DCMAKE_BUILD_TYPE=Sanitize -DKPRCNN_FUZZ=ON -DKPRCNN_SANITIZE=address,undefined,float-cast-overflow" \
 	  $(SANITIZER_ENV) scripts/setup.sh $(ASAN_BUILD)
+test-asan: asan-build
 	cd $(ASAN_BUILD) && $(SANITIZER_ENV) ctest --output-on-failure -L unit
 
-# libFuzzer targets (tests/fuzz) in build-fuzz, built with Clang. `make fuzz`: each target FUZZ_SECONDS (600) with
-# FUZZ_JOBS processes; `make fuzz-ci`: each 30 s, -seed=1, from the generated seeds and committed regressions.
+# libFuzzer targets (tests/fuzz). `make fuzz`: each target FUZZ_SECONDS (600) with FUZZ_JOBS processes, in
+# build-fuzz (-O2, no tests: the fastest executions); `make fuzz-ci` (CI): each target FUZZ_SECONDS (20), -seed=1,
+# from the generated seeds and committed regressions, with the targets of the sanitizer build (build-asan).
 FUZZ_BUILD ?= build-fuzz
 fuzz-build:
 	CC=clang CXX=clang++ KPRCNN_CMAKE_ARGS="$${KPRCNN_CMAKE_ARGS:-} -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKPRCNN_FUZZ=ON -DKPRCNN_BUILD_TESTS=OFF" \
@@ -51,8 +55,8 @@ fuzz-build:
 fuzz: fuzz-build
 	scripts/fuzz.sh $(FUZZ_BUILD) long
 
-fuzz-ci: fuzz-build
-	FUZZ_SECONDS=$${FUZZ_SECONDS:-30} scripts/fuzz.sh $(FUZZ_BUILD) ci
+fuzz-ci: asan-build
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-20} scripts/fuzz.sh $(ASAN_BUILD) ci
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -2,8 +2,9 @@
 # Run the libFuzzer targets of a KPRCNN_FUZZ build (make fuzz-build). Usage:
 #   scripts/fuzz.sh BUILD_DIR long [TARGET...]   FUZZ_SECONDS (600) per target, FUZZ_JOBS parallel processes
 #                                                (default: half the cores); new inputs kept in BUILD/fuzz/corpus/
-#   scripts/fuzz.sh BUILD_DIR ci [TARGET...]     FUZZ_SECONDS (30) per target, -seed=1, one process, from the
-#                                                generated seeds + committed regressions only (a fresh corpus)
+#   scripts/fuzz.sh BUILD_DIR ci [TARGET...]     FUZZ_SECONDS (30) per target, -seed=1, one process each, from
+#                                                the generated seeds + committed regressions only (a fresh
+#                                                corpus); FUZZ_PARALLEL targets at a time (default: the cores)
 # Every run reads BUILD/fuzz/seeds/<target> (generated) and tests/fuzz/regressions/<target> (committed), and
 # tests/fuzz/dicts/<target>.dict when there is one. A crash leaves its input in BUILD/fuzz/artifacts/<target>/ and
 # fails the run: minimise it (fuzz_<target> -minimize_crash=1 -runs=10000 FILE), fix the bug, and commit the input
@@ -22,8 +23,8 @@ fi
 
 cores=$(nproc)
 case $mode in
-  long) seconds=${FUZZ_SECONDS:-600}; jobs=${FUZZ_JOBS:-$(((cores + 1) / 2))} ;;
-  ci) seconds=${FUZZ_SECONDS:-30}; jobs=1 ;;
+  long) seconds=${FUZZ_SECONDS:-600}; jobs=${FUZZ_JOBS:-$(((cores + 1) / 2))}; parallel=1 ;;
+  ci) seconds=${FUZZ_SECONDS:-30}; jobs=1; parallel=${FUZZ_PARALLEL:-$cores} ;;
   *) echo "fuzz: mode must be long or ci, not '$mode'" >&2; exit 2 ;;
 esac
 
@@ -32,14 +33,16 @@ max_len() {
   case $1 in decode | server_request) echo 16384 ;; *) echo 4096 ;; esac
 }
 
-failed=()
-for t in "${targets[@]}"; do
-  exe=$build/bin/fuzz_$t
-  [[ -x $exe ]] || { echo "fuzz: $exe not built" >&2; failed+=("$t"); continue; }
-  seeds=$build/fuzz/seeds/$t
-  regressions=$here/tests/fuzz/regressions/$t
-  artifacts=$build/fuzz/artifacts/$t
-  log=$build/fuzz/logs/$t-$mode.log
+# One target: run it, print its summary line, exit with its status.
+run_target() {
+  local t=$1
+  local exe=$build/bin/fuzz_$t
+  [[ -x $exe ]] || { echo "fuzz: $exe not built" >&2; return 1; }
+  local seeds=$build/fuzz/seeds/$t
+  local regressions=$here/tests/fuzz/regressions/$t
+  local artifacts=$build/fuzz/artifacts/$t
+  local log=$build/fuzz/logs/$t-$mode.log
+  local corpus
   if [[ $mode == ci ]]; then
     corpus=$build/fuzz/ci-corpus/$t
     rm -rf "$corpus"
@@ -47,8 +50,8 @@ for t in "${targets[@]}"; do
     corpus=$build/fuzz/corpus/$t
   fi
   mkdir -p "$corpus" "$artifacts" "$(dirname "$log")" "$seeds" "$regressions"
-  args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$(max_len "$t")"
-        -artifact_prefix="$artifacts/" -print_final_stats=1)
+  local args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$(max_len "$t")"
+              -artifact_prefix="$artifacts/" -print_final_stats=1)
   [[ -f $here/tests/fuzz/dicts/$t.dict ]] && args+=(-dict="$here/tests/fuzz/dicts/$t.dict")
   if [[ $mode == ci ]]; then
     args+=(-seed=1)
@@ -56,10 +59,12 @@ for t in "${targets[@]}"; do
     args+=(-fork="$jobs")
   fi
   echo "fuzz: $t for ${seconds}s ($mode, $jobs process(es)); log $log"
+  local start rc
   start=$(date +%s)
   (cd "$artifacts" && "$exe" "${args[@]}" "$corpus" "$seeds" "$regressions") >"$log" 2>&1
   rc=$?
   # The last status line: "#<executions> DONE cov: <edges> ft: <features> ..." (fork mode: "#<executions>: cov:").
+  local last execs cov ft corp files
   last=$(grep -E "^#[0-9]+[^0-9].*cov: " "$log" | tail -1)
   execs=$(sed -nE 's/^#([0-9]+).*/\1/p' <<<"$last")
   cov=$(sed -nE 's/.*cov: ([0-9]+).*/\1/p' <<<"$last")
@@ -69,10 +74,27 @@ for t in "${targets[@]}"; do
   echo "fuzz: $t rc=$rc execs=${execs:-?} cov=${cov:-?} ft=${ft:-?} corpus=${corp:-?} ($files in $corpus)" \
     "$(($(date +%s) - start))s"
   if ((rc != 0)); then
-    failed+=("$t")
     grep -E "ERROR|SUMMARY|invariant|runtime error|Test unit written" "$log" | head -8 | sed 's/^/  /'
   fi
+  return "$rc"
+}
+
+# Up to `parallel` targets at once (ci: one per core; long: one at a time, each with its own -fork jobs).
+failed=()
+declare -A running=()
+reap() {  # wait for one target to finish and record its status
+  local pid
+  wait -n -p pid "${!running[@]}"
+  local rc=$?
+  ((rc != 0)) && failed+=("${running[$pid]}")
+  unset "running[$pid]"
+}
+for t in "${targets[@]}"; do
+  while ((${#running[@]} >= parallel)); do reap; done
+  run_target "$t" &
+  running[$!]=$t
 done
+while ((${#running[@]})); do reap; done
 
 if ((${#failed[@]})); then
   echo "fuzz: FAILED: ${failed[*]} (inputs under $build/fuzz/artifacts/)" >&2

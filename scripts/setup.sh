@@ -13,7 +13,7 @@ packages=(
   libjpeg62-turbo-dev libpng-dev zlib1g-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libmicrohttpd-dev wrk chromium  # kprcnn serve's HTTP library; its load and browser tests
-  clang libclang-rt-14-dev        # make fuzz: Clang 14's libFuzzer and sanitizer runtimes (make test-asan uses g++)
+  clang libclang-rt-14-dev        # make test-asan, make fuzz: Clang 14's libFuzzer and sanitizer runtimes
   python3 python3-torch python3-torchvision python3-onnx python3-pil python3-numpy python3-pytest
   python3-venv fonts-dejavu-core  # build/venv (kprcnn quantize, make bench: onnxruntime from PyPI); the chart's font
   maven default-jre-headless
@@ -34,7 +34,16 @@ fi
 mkdir -p "$build"
 "$here/scripts/make_venv.sh" "$build/venv"  # kprcnn quantize (ONNX Runtime's Python tooling), make bench
 
+# Configure once; again from scratch when the compiler or KPRCNN_CMAKE_ARGS differ from what this script last
+# configured the folder with (a Makefile change of a build's flags then takes effect without `make clean`).
+configure="CC=${CC:-} CXX=${CXX:-} ${KPRCNN_CMAKE_ARGS:-}"
+stamp=$build/.kprcnn-configure
+if [[ -f $stamp && $(cat "$stamp") != "$configure" ]]; then
+  echo "setup: $build was configured with '$(cat "$stamp")', now '$configure': configuring it again"
+  rm -rf "$build/CMakeCache.txt" "$build"/CMakeFiles/[0-9]* "$build/build.ninja"
+fi
 if [[ ! -f $build/build.ninja ]]; then
   cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release ${KPRCNN_CMAKE_ARGS:-}
+  printf '%s\n' "$configure" >"$stamp"
 fi
 cmake --build "$build" -j "$(nproc)"
