@@ -19,6 +19,9 @@ int run_info(const InfoArgs& args) {
   const ModelInfo& info = detector.info();
   std::cout << "model: " << info.path.string() << "\n";
   if (!info.producer.empty()) std::cout << "producer: " << info.producer << "\n";
+  if (const auto it = info.metadata.find("kprcnn.architecture"); it != info.metadata.end()) {
+    std::cout << "architecture: " << it->second << "\n";
+  }
   std::cout << "inputs:\n";
   for (const auto& t : info.inputs) std::cout << "  " << t.name << ": " << to_string(t) << "\n";
   std::cout << "outputs:\n";

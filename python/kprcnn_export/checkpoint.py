@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 import torchvision
 
+from kprcnn_export.arch import Arch, infer_arch
 from kprcnn_export.errors import ExportError
 from kprcnn_export.options import ModelOptions
 
@@ -49,6 +50,7 @@ class CheckpointInfo:
     num_keypoints: int  # K
     num_classes: int  # including the background class
     num_tensors: int
+    recorded: dict | None = None  # the "kprcnn" entry kprcnn train writes beside the weights (arch, names, ...)
 
 
 def _preview(items: list[str], limit: int = 5) -> str:
@@ -156,6 +158,13 @@ def _is_state_dict(obj: object) -> bool:
     return isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
+def _recorded(obj: object) -> dict | None:
+    """The ``"kprcnn"`` entry of a checkpoint dict (what kprcnn train records: the architecture and more)."""
+    if isinstance(obj, Mapping) and isinstance(obj.get("kprcnn"), Mapping):
+        return dict(obj["kprcnn"])
+    return None
+
+
 def _unwrap(obj: object, path: Path) -> tuple[dict[str, torch.Tensor], str]:
     if isinstance(obj, torch.nn.Module):
         return dict(obj.state_dict()), "a pickled nn.Module"
@@ -197,15 +206,15 @@ def _infer_sizes(state: dict[str, torch.Tensor], path: Path) -> tuple[int, int]:
     # ConvTranspose2d(512, K, 4, 4): weight [in_channels, out_channels, kH, kW].
     if kps.dim() != 4 or tuple(kps.shape[2:]) != (4, 4) or kps.shape[1] < 1:
         raise ExportError(
-            f"checkpoint {path}: {KEYPOINT_WEIGHT} has shape {_shape(kps)}, expected [512, K, 4, 4] "
-            "(a torchvision keypointrcnn_resnet50_fpn)"
+            f"checkpoint {path}: {KEYPOINT_WEIGHT} has shape {_shape(kps)}, expected [channels, K, 4, 4] "
+            "(torchvision's KeypointRCNNPredictor; keypointrcnn_resnet50_fpn has [512, K, 4, 4])"
         )
     if CLASS_WEIGHT not in state:
         raise ExportError(f"checkpoint {path} is not a torchvision Keypoint R-CNN: it has no {CLASS_WEIGHT}")
     cls = state[CLASS_WEIGHT]
     if cls.dim() != 2 or cls.shape[0] < 2:
         raise ExportError(
-            f"checkpoint {path}: {CLASS_WEIGHT} has shape {_shape(cls)}, expected [num_classes >= 2, 1024] "
+            f"checkpoint {path}: {CLASS_WEIGHT} has shape {_shape(cls)}, expected [num_classes >= 2, width] "
             "(background plus at least one class)"
         )
     num_classes = int(cls.shape[0])
@@ -213,7 +222,7 @@ def _infer_sizes(state: dict[str, torch.Tensor], path: Path) -> tuple[int, int]:
     if box is not None and (box.dim() != 2 or box.shape[0] != 4 * num_classes):
         raise ExportError(
             f"checkpoint {path}: {BOX_WEIGHT} has shape {_shape(box)} but {CLASS_WEIGHT} says {num_classes} "
-            f"classes (expected [{4 * num_classes}, 1024]); the checkpoint is inconsistent"
+            f"classes (expected [{4 * num_classes}, {cls.shape[1]}]); the checkpoint is inconsistent"
         )
     return int(kps.shape[1]), num_classes
 
@@ -232,32 +241,41 @@ def load_checkpoint(
 ) -> tuple[dict[str, torch.Tensor], CheckpointInfo]:
     """Load a checkpoint's state_dict (unwrapped, ``module.`` stripped) and infer K and the class count."""
     path = Path(path)
-    state, layout = _unwrap(_torch_load(path, trust), path)
+    obj = _torch_load(path, trust)
+    state, layout = _unwrap(obj, path)
     state = _strip_prefix(state)
     num_keypoints, num_classes = _infer_sizes(state, path)
     _check_finite(state, path)
-    return state, CheckpointInfo(path, layout, num_keypoints, num_classes, len(state))
+    return state, CheckpointInfo(path, layout, num_keypoints, num_classes, len(state), _recorded(obj))
+
+
+def checkpoint_arch(state: dict[str, torch.Tensor], info: CheckpointInfo) -> Arch:
+    """The architecture of a loaded checkpoint: read from its weights, completed by what kprcnn train recorded."""
+    recorded = (info.recorded or {}).get("arch")
+    if recorded is not None and not isinstance(recorded, Mapping):
+        raise ExportError(f"checkpoint {info.path}: its kprcnn.arch entry is not a dict")
+    try:
+        return infer_arch(state, recorded)
+    except ExportError as e:
+        raise ExportError(f"checkpoint {info.path}: {e}") from e
 
 
 def build_model(
-    state: dict[str, torch.Tensor], info: CheckpointInfo, options: ModelOptions | None = None
+    state: dict[str, torch.Tensor], info: CheckpointInfo, options: ModelOptions | None = None, arch: Arch | None = None
 ) -> torch.nn.Module:
-    """keypointrcnn_resnet50_fpn with the checkpoint's weights and the inference ``options``, in eval mode."""
-    from torchvision.models.detection import keypointrcnn_resnet50_fpn
-
-    model = keypointrcnn_resnet50_fpn(
-        weights=None,
-        weights_backbone=None,
-        num_keypoints=info.num_keypoints,
-        num_classes=info.num_classes,
-        **(options or ModelOptions()).torchvision_kwargs(),
+    """The checkpoint's Keypoint R-CNN (``arch``, default: ``checkpoint_arch``) with its weights and the inference
+    ``options``, in eval mode."""
+    arch = arch or checkpoint_arch(state, info)
+    model = arch.build(
+        info.num_keypoints, info.num_classes, **(options or ModelOptions()).resolve(arch).torchvision_kwargs()
     )
+    what = arch.describe()
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as e:  # size mismatches are raised even with strict=False
         lines = [ln.strip() for ln in str(e).splitlines() if "size mismatch" in ln]
         raise ExportError(
-            f"checkpoint {info.path} does not fit keypointrcnn_resnet50_fpn (torchvision {torchvision.__version__}): "
+            f"checkpoint {info.path} does not fit {what} (torchvision {torchvision.__version__}): "
             f"{_preview(lines, 3) if lines else str(e).splitlines()[0]}"
         ) from e
     missing = [k for k in result.missing_keys if not k.endswith(_IGNORABLE_SUFFIX)]
@@ -269,8 +287,9 @@ def build_model(
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected key(s): {_preview(unexpected)}")
         raise ExportError(
-            f"checkpoint {info.path} is not a keypointrcnn_resnet50_fpn with {info.num_keypoints} keypoints and "
-            f"{info.num_classes} classes ({'; '.join(parts)}); export supports torchvision's "
-            "keypointrcnn_resnet50_fpn architecture only"
+            f"checkpoint {info.path} does not fit the architecture its weights describe ({what}, "
+            f"{info.num_keypoints} keypoints, {info.num_classes} classes): {'; '.join(parts)}. kprcnn exports "
+            "torchvision KeypointRCNN models with a ResNet-FPN backbone, a TwoMLPHead box head and "
+            "KeypointRCNNHeads"
         )
     return model.eval()

@@ -34,7 +34,8 @@ import torch
 import torchvision
 
 from kprcnn_export import __version__
-from kprcnn_export.checkpoint import CheckpointInfo, build_model, load_checkpoint
+from kprcnn_export.arch import Arch
+from kprcnn_export.checkpoint import CheckpointInfo, build_model, checkpoint_arch, load_checkpoint
 from kprcnn_export.colormap import Colormap, default_colormap, load_colormap
 from kprcnn_export.errors import ExportError
 from kprcnn_export.options import ModelOptions
@@ -69,6 +70,8 @@ METADATA_KEYS = (
     "kprcnn.checkpoint_sha256",
     "kprcnn.checkpoint_name",
     "kprcnn.export_options",
+    "kprcnn.arch",
+    "kprcnn.architecture",
 )
 
 
@@ -209,8 +212,10 @@ def metadata_values(
     opset: int,
     checkpoint_sha256: str,
     options: dict[str, object],
+    arch: Arch | None = None,
 ) -> dict[str, str]:
     """The ``kprcnn.*`` metadata_props of an export (keys: METADATA_KEYS)."""
+    arch = arch or Arch(name="resnet50_fpn")
     return {
         "kprcnn.format": FORMAT_VERSION,
         "kprcnn.colormap": cmap.to_json(),
@@ -224,6 +229,8 @@ def metadata_values(
         "kprcnn.checkpoint_sha256": checkpoint_sha256,
         "kprcnn.checkpoint_name": info.path.name,
         "kprcnn.export_options": json.dumps(options, sort_keys=True),
+        "kprcnn.arch": json.dumps({"description": arch.describe(), **arch.to_dict()}, sort_keys=True),
+        "kprcnn.architecture": arch.describe(),  # the same in words, for kprcnn info
     }
 
 
@@ -301,9 +308,10 @@ def _set_metadata(proto: onnx.ModelProto, colormap: Colormap, values: dict[str, 
     labels = ", ".join(colormap.labels)
     proto.producer_name = "kprcnn_export"
     proto.producer_version = __version__
-    proto.graph.name = GRAPH_NAME
+    arch = json.loads(values["kprcnn.arch"])
+    proto.graph.name = f"keypointrcnn_{arch['name']}" if arch.get("name") else "keypointrcnn"
     proto.doc_string = (
-        f"torchvision keypointrcnn_resnet50_fpn, {colormap.num_keypoints} keypoints ({labels}), "
+        f"torchvision KeypointRCNN ({arch['description']}), {colormap.num_keypoints} keypoints ({labels}), "
         f"{values['kprcnn.num_classes']} classes, from {values['kprcnn.checkpoint_name']}; exported by kprcnn_export "
         f"{__version__} with torch {torch.__version__}, torchvision {torchvision.__version__}"
     )
@@ -430,7 +438,10 @@ def export_onnx(
             )
         if skeleton is not None:
             cmap = cmap.with_skeleton([tuple(pair) for pair in skeleton], source="--skeleton")
-        model = build_model(state, info, options)
+        arch = checkpoint_arch(state, info)
+        options = options.resolve(arch)
+        say(f"architecture: {arch.describe()}")
+        model = build_model(state, info, options, arch)
         del state
         checkpoint_sha256 = _sha256(checkpoint)
 
@@ -448,7 +459,7 @@ def export_onnx(
                 verify=bool(verify),
                 verify_images=[Path(p).name for p in verify_images] if verify else [],
             )
-            _set_metadata(proto, cmap, metadata_values(cmap, info, opset, checkpoint_sha256, recorded))
+            _set_metadata(proto, cmap, metadata_values(cmap, info, opset, checkpoint_sha256, recorded, arch))
             onnx.save(proto, str(temp))
             del proto
             simplified_with = _simplify(temp, simplifier, cli, say) if simplifier else None

@@ -27,8 +27,8 @@ from kprcnn_export.errors import ExportError
 class ModelOptions:
     """The inference-time settings of the exported graph (defaults: torchvision's)."""
 
-    min_size: int = 800
-    max_size: int = 1333
+    min_size: int | None = None  # None: the architecture's training resize (torchvision's 800 / 1333)
+    max_size: int | None = None
     box_score_thresh: float = 0.05
     box_nms_thresh: float = 0.5
     detections_per_img: int = 100
@@ -37,12 +37,11 @@ class ModelOptions:
 
     def validate(self) -> ModelOptions:
         """Raise ExportError naming the first knob out of range; return self."""
+        min_size = 800 if self.min_size is None else self.min_size
+        max_size = max(min_size, 1333) if self.max_size is None else self.max_size
         checks = [
-            (self.min_size >= 32, f"--min-size {self.min_size} must be at least 32 (pixels)"),
-            (
-                self.max_size >= self.min_size,
-                f"--max-size {self.max_size} must be at least --min-size {self.min_size}",
-            ),
+            (min_size >= 32, f"--min-size {min_size} must be at least 32 (pixels)"),
+            (max_size >= min_size, f"--max-size {max_size} must be at least --min-size {min_size}"),
             (
                 _finite(self.box_score_thresh) and 0.0 <= self.box_score_thresh < 1.0,
                 f"--box-score-thresh {self.box_score_thresh} must be in [0, 1)",
@@ -63,14 +62,22 @@ class ModelOptions:
     def torchvision_kwargs(self) -> dict[str, object]:
         """Keyword arguments of torchvision's keypointrcnn_resnet50_fpn / FasterRCNN for these settings."""
         return {
-            "min_size": self.min_size,
-            "max_size": self.max_size,
+            "min_size": 800 if self.min_size is None else self.min_size,
+            "max_size": 1333 if self.max_size is None else self.max_size,
             "box_score_thresh": self.box_score_thresh,
             "box_nms_thresh": self.box_nms_thresh,
             "box_detections_per_img": self.detections_per_img,
             "rpn_pre_nms_top_n_test": self.rpn_pre_nms_top_n,
             "rpn_post_nms_top_n_test": self.rpn_post_nms_top_n,
         }
+
+    def resolve(self, arch: object) -> ModelOptions:
+        """These options with the sizes left unset taken from the architecture (its training resize)."""
+        from dataclasses import replace
+
+        min_size = self.min_size if self.min_size is not None else int(getattr(arch, "min_size", 800))
+        max_size = self.max_size if self.max_size is not None else max(min_size, int(getattr(arch, "max_size", 1333)))
+        return replace(self, min_size=min_size, max_size=max_size).validate()
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -167,7 +167,7 @@ def test_not_a_keypoint_rcnn(tmp_path):
 @pytest.mark.parametrize(
     "key, tensor, fragment",
     [
-        (KEYPOINT_WEIGHT, torch.zeros(512, 3, 3, 3), "expected [512, K, 4, 4]"),
+        (KEYPOINT_WEIGHT, torch.zeros(512, 3, 3, 3), "expected [channels, K, 4, 4]"),
         (CLASS_WEIGHT, torch.zeros(1, 1024), "num_classes >= 2"),
         ("roi_heads.box_predictor.bbox_pred.weight", torch.zeros(12, 1024), "inconsistent"),
     ],
@@ -241,11 +241,11 @@ def test_missing_and_unexpected_keys_are_named(state_dict):  # RELIABILITY row 1
     message = str(info.value)
     assert "1 missing key(s): roi_heads.keypoint_head.0.weight" in message
     assert "1 unexpected key(s): roi_heads.mask_head.mask_fcn1.weight" in message
-    assert "keypointrcnn_resnet50_fpn" in message
+    assert "resnet50_fpn" in message
 
 
 def test_shape_mismatch_is_an_architecture_error(state_dict):
     state = dict(state_dict)
     state["backbone.body.conv1.weight"] = torch.zeros(64, 3, 3, 3)
-    with pytest.raises(ExportError, match="does not fit keypointrcnn_resnet50_fpn.*backbone.body.conv1.weight"):
+    with pytest.raises(ExportError, match="does not fit resnet50_fpn.*backbone.body.conv1.weight"):
         build_model(state, info_for(state))
