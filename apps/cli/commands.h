@@ -47,5 +47,9 @@ int run_optimize(const OptimizeArgs& args);
 int run_export(const std::vector<std::string>& args);
 // Runs the INT8 quantiser (python -m kprcnn_export.quantize: ONNX Runtime's Python tooling).
 int run_quantize(const std::vector<std::string>& args);
+// Synthetic data (python -m kprcnn_export.synth: numpy + Pillow) and training (python -m kprcnn_export.train:
+// PyTorch), both with the exporter's Python.
+int run_synth(const std::vector<std::string>& args);
+int run_train(const std::vector<std::string>& args);
 
 }  // namespace kprcnn::cli

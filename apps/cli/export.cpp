@@ -1,4 +1,4 @@
-// kprcnn export and kprcnn quantize: hand over to Python (PyTorch and ONNX Runtime's quantisation tooling live
+// kprcnn export, quantize, synth and train: hand over to Python (PyTorch and ONNX Runtime's quantisation tooling live
 // there), with KPRCNN_CLI set to this binary so that the Python side can check its result with `kprcnn predict`.
 #include <unistd.h>
 
@@ -48,6 +48,17 @@ std::string env_or(const char* name, const std::string& fallback) {
 int run_export(const std::vector<std::string>& args) {
   // Python with torch + torchvision: $KPRCNN_PYTHON, else the one the build was configured with.
   return exec_python(env_or("KPRCNN_PYTHON", KPRCNN_PYTHON_DEFAULT), "kprcnn_export", args,
+                     "Set KPRCNN_PYTHON to a Python that has torch and torchvision (e.g. /usr/bin/python3 with "
+                     "Debian's python3-torch and python3-torchvision).");
+}
+
+int run_synth(const std::vector<std::string>& args) {
+  return exec_python(env_or("KPRCNN_PYTHON", KPRCNN_PYTHON_DEFAULT), "kprcnn_export.synth", args,
+                     "Set KPRCNN_PYTHON to a Python that has numpy and Pillow.");
+}
+
+int run_train(const std::vector<std::string>& args) {
+  return exec_python(env_or("KPRCNN_PYTHON", KPRCNN_PYTHON_DEFAULT), "kprcnn_export.train", args,
                      "Set KPRCNN_PYTHON to a Python that has torch and torchvision (e.g. /usr/bin/python3 with "
                      "Debian's python3-torch and python3-torchvision).");
 }

@@ -75,6 +75,12 @@ int main(int argc, char** argv) {
   auto* qz = add_python_command("quantize",
                                 "INT8 model for the fast mode, calibrated on your images, accuracy printed (runs "
                                 "ONNX Runtime's Python tooling; see `kprcnn quantize --help`)");
+  auto* sy = add_python_command("synth",
+                                "Write synthetic face scenes and their COCO keypoint annotations (see `kprcnn synth "
+                                "--help`)");
+  auto* tr = add_python_command("train",
+                                "Train a torchvision Keypoint R-CNN on a COCO keypoint dataset into a training folder "
+                                "(runs PyTorch; see `kprcnn train --help`)");
 
   kprcnn::server::ServerOptions serve_options;
   auto* sv = add_serve_command(app, serve_options);
@@ -94,6 +100,8 @@ int main(int argc, char** argv) {
     if (*o) return run_optimize(optimize);
     if (*e) return run_export(e->remaining());
     if (*qz) return run_quantize(qz->remaining());
+    if (*sy) return run_synth(sy->remaining());
+    if (*tr) return run_train(tr->remaining());
     if (*sv) return kprcnn::server::serve(serve_options);
     if (*b) return run_bench(bench);
   } catch (const kprcnn::Error& err) {

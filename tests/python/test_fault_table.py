@@ -1,6 +1,6 @@
 """docs/FAULTS.md maps every row of the fault table (RELIABILITY.md) to tests: check that it cannot drift.
 
-Every row 1-16 is there with at least one test; every test it names exists (pytest `def name`, GoogleTest
+Every row (1-16, 18) is there with at least one test; every test it names exists (pytest `def name`, GoogleTest
 `TEST(Suite, Name)`); and for every row at least one of its test files names the row ("row N", "rows 1-5", ...).
 """
 import re
@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "docs" / "FAULTS.md"
-ROWS = range(1, 17)
+ROWS = [*range(1, 17), 18]  # 17, 19, 20: parts not built yet (see the table's head)
 REF = re.compile(r"`([\w./-]+\.(?:py|cpp))::([\w.]+)`")
 
 
@@ -43,7 +43,7 @@ def defines(path, name):
 
 def test_every_row_has_tests():
     rows = table_rows()
-    assert sorted(rows) == list(ROWS), f"{TABLE.name} must list rows 1-16 once each, found {sorted(rows)}"
+    assert sorted(rows) == list(ROWS), f"{TABLE.name} must list rows {ROWS} once each, found {sorted(rows)}"
     empty = [n for n in ROWS if not rows[n]]
     assert not empty, f"rows without a test in {TABLE.name}: {empty}"
 
