@@ -67,10 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"kprcnn_export {__version__}")
     g = p.add_argument_group("model knobs", KNOBS_HELP)
     g.add_argument(
-        "--min-size", type=int, default=d.min_size, help="internal resize: shorter side (default: %(default)s)"
+        "--min-size", type=int, default=None,
+        help="internal resize: shorter side (default: the architecture's training size; 800 for torchvision's)"
     )
     g.add_argument(
-        "--max-size", type=int, default=d.max_size, help="internal resize: longer side cap (default: %(default)s)"
+        "--max-size", type=int, default=None,
+        help="internal resize: longer side cap (default: the architecture's; 1333 for torchvision's)"
     )
     g.add_argument(
         "--box-score-thresh",
@@ -168,13 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     if result.simplified_with:
         print(f"  simplified with {result.simplified_with}")
+    from kprcnn_export.verify import MIN_COMPARED
+
     report = result.verification
     if report is None:
         print("  not verified against PyTorch")
     else:
         worst = lambda attr: max(getattr(c, attr) for c in report.comparisons)  # noqa: E731
         print(
-            f"  verified against PyTorch on {len(report.comparisons)} images in {report.seconds:.0f} s "
+            f"  verified against PyTorch on {len(report.comparisons)} images ({report.compared} detections compared"
+            f"{', too few to mean much' if report.compared < MIN_COMPARED else ''}) in {report.seconds:.0f} s "
             f"(eager {report.eager_seconds:.0f} s, ONNX Runtime {report.onnx_seconds:.0f} s): max |diff| boxes "
             f"{worst('max_box'):.2g} px, keypoints {worst('max_keypoint'):.2g} px, scores {worst('max_score'):.2g}, "
             f"keypoint scores {worst('max_keypoint_score'):.2g}"

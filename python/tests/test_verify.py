@@ -190,3 +190,30 @@ def test_find_cli(tmp_path, monkeypatch, fake_cli):
     assert find_cli() is None
     monkeypatch.setenv("PATH", str(fake_cli.parent) + os.pathsep + os.environ.get("PATH", ""))
     assert find_cli() == fake_cli
+
+
+def test_too_few_compared_detections_are_said_plainly(fake_cli, monkeypatch):
+    """A check that compared (almost) nothing says so: e.g. a --box-score-thresh 0.8 export of a random model,
+    whose graph returns nothing on the verification scenes."""
+    lines: list[str] = []
+    monkeypatch.setenv("FAKE_DETECTIONS", json.dumps({"b_scene": [stub_detection()]}))
+    report = verify_export(StubModel().eval(), Path("m.onnx"), fake_cli, NAMES, 0.8, 100, say=lines.append)
+    assert report.ok and report.compared == 1
+    warning = [s for s in lines if s.startswith("warning: only 1 detection(s) were compared")]
+    assert warning and "--verify-image" in warning[0] and "<= 0.8" in warning[0]
+
+
+def test_a_differing_detection_is_rechecked_for_float_sensitivity(fake_cli, monkeypatch):
+    """A mismatch makes verification re-run PyTorch on slightly perturbed inputs; the stub's answer does not move,
+    so a 0.5 px difference stays a failure (and only the differing image is re-run)."""
+    calls = []
+    original = StubModel.forward
+
+    def counting(self, images):
+        calls.append(float(images[0].std()))
+        return original(self, images)
+
+    monkeypatch.setattr(StubModel, "forward", counting)
+    with pytest.raises(ExportError, match="box\\[0\\] 10.5000"):
+        run_verify(fake_cli, monkeypatch, {"b_scene": [stub_detection(shift=0.5)]})
+    assert len(calls) == 2 + 3  # blank, scene, then three perturbed runs of the scene
