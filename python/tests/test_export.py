@@ -18,6 +18,7 @@ from conftest import LABELS, assert_failed, head_state, leftovers, run_exporter
 
 import kprcnn_export
 from kprcnn_export import ExportError, default_output_path, export_onnx
+from kprcnn_export.arch import PRESETS
 from kprcnn_export.demo import write_colormap
 from kprcnn_export.export import METADATA_KEYS, OUTPUT_NAMES
 from kprcnn_export.options import ModelOptions
@@ -94,7 +95,9 @@ def test_metadata(exported, training_folder):
     assert options["input_names"] == ["input"] and options["output_names"] == list(OUTPUT_NAMES)
     assert options["dynamic_axes"]["input"] == {"2": "height", "3": "width"}
     assert all(options["dynamic_axes"][name] == {"0": "detections"} for name in OUTPUT_NAMES)
-    assert {k: options[k] for k in ModelOptions().to_dict()} == ModelOptions().to_dict()  # torchvision's defaults
+    defaults = ModelOptions().resolve(PRESETS["resnet50_fpn"]).to_dict()  # torchvision's, sizes 800 / 1333 included
+    assert {k: options[k] for k in defaults} == defaults and (defaults["min_size"], defaults["max_size"]) == (800, 1333)
+    assert json.loads(meta["kprcnn.arch"])["name"] == "resnet50_fpn"
     assert options["simplify"] is None and options["verify"] is bool(CLI)
 
 
@@ -452,7 +455,8 @@ def test_no_colormap_names_the_keypoints_and_records_the_knobs(small_folder, mon
     meta = meta_of(result.path)
     assert [i["label"] for i in json.loads(meta["kprcnn.colormap"])["items"]] == ["kp0", "kp1", "kp2"]
     options = json.loads(meta["kprcnn.export_options"])
-    assert {k: options[k] for k in knobs.to_dict()} == knobs.to_dict()
+    recorded = knobs.resolve(PRESETS["resnet50_fpn"]).to_dict()  # max_size: the architecture's 1333
+    assert {k: options[k] for k in recorded} == recorded and recorded["min_size"] == 640
     assert any("no colormap: naming the 3 keypoints kp0, kp1, kp2" in m for m in messages)
 
 
