@@ -26,6 +26,9 @@ SEED, NUM_KEYPOINTS, NUM_CLASSES = 0, 3, 2
 LABELS = ("left", "right", "top")
 # Files of a stored model folder.
 MODEL, CHECKPOINT, COLORMAP = "model.onnx", "checkpoint.pth", "parity-colormap.json"
+# The repository's trained model (models/face: kprcnn train's folder, exported by the tests as users would).
+TRAINED_CHECKPOINT = SOURCE_DIR / "models" / "face" / "face.pth"
+TRAINED_COLORMAP = SOURCE_DIR / "models" / "face" / "face-colormap.json"
 
 
 def sha256_files(paths: list[Path]) -> str:
@@ -45,6 +48,16 @@ def model_key() -> str:
     recipe = f"seed={SEED} K={NUM_KEYPOINTS} classes={NUM_CLASSES} labels={','.join(LABELS)}"
     text = f"{sha256_files(sources)} torch={torch.__version__} torchvision={torchvision.__version__} {recipe}"
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def trained_key() -> str:
+    """Changes when the exporter's code, torch, torchvision or the trained model change."""
+    import torch
+    import torchvision
+
+    sources = sorted((PYTHON_DIR / "kprcnn_export").glob("*.py")) + [TRAINED_CHECKPOINT, TRAINED_COLORMAP]
+    text = f"{sha256_files(sources)} torch={torch.__version__} torchvision={torchvision.__version__} trained"
+    return "trained-" + hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def store_root() -> Path:

@@ -45,14 +45,28 @@ def load_tensor(path: Path, size: int = 512, divisor: int = 1):
     return torch.from_numpy(array).permute(2, 0, 1).contiguous(), src, new
 
 
-def load_model(checkpoint: Path, num_keypoints: int, num_classes: int = 2):
+def load_model(checkpoint: Path):
+    """torchvision's model for a checkpoint, every weight loaded (strict): a plain state_dict is a
+    keypointrcnn_resnet50_fpn; kprcnn train's {"model": ..., "kprcnn": {"arch": ...}} names its architecture,
+    built from torchvision's classes (kprcnn_export.arch.Arch.build)."""
     import torch
     from torchvision.models.detection import keypointrcnn_resnet50_fpn
 
-    model = keypointrcnn_resnet50_fpn(
-        weights=None, weights_backbone=None, num_keypoints=num_keypoints, num_classes=num_classes
-    )
-    model.load_state_dict(torch.load(checkpoint, map_location="cpu"))
+    obj = torch.load(checkpoint, map_location="cpu")
+    if isinstance(obj, dict) and isinstance(obj.get("kprcnn"), dict):
+        from kprcnn_export.arch import Arch
+
+        meta = obj["kprcnn"]
+        model = Arch.from_dict(meta["arch"]).build(meta["num_keypoints"], meta["num_classes"])
+        state = {k: v.float() if v.is_floating_point() else v for k, v in obj["model"].items()}
+    else:
+        state = obj
+        num_keypoints = state["roi_heads.keypoint_predictor.kps_score_lowres.weight"].shape[1]
+        num_classes = state["roi_heads.box_predictor.cls_score.weight"].shape[0]
+        model = keypointrcnn_resnet50_fpn(
+            weights=None, weights_backbone=None, num_keypoints=num_keypoints, num_classes=num_classes
+        )
+    model.load_state_dict(state)
     return model.eval()
 
 

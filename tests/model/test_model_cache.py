@@ -1,4 +1,4 @@
-"""The optimised-model cache on the real export: the graph saved after ONNX Runtime's optimisations and loaded
+"""The optimised-model cache on the trained model's export: the graph saved after ONNX Runtime's optimisations and loaded
 back (optimisations off) gives exactly the detections of a direct load. One image, three `kprcnn predict` runs:
 no cache, first start (writes the entry), restart (loads it)."""
 
@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 
-IMAGE = "landscape"
+IMAGE = "faces_landscape"
 
 
 def predict(cli, model, image, out, cache, *extra):
@@ -20,13 +20,13 @@ def predict(cli, model, image, out, cache, *extra):
     return result.stderr, json.loads((out / f"{IMAGE}.json").read_text())
 
 
-def test_cached_model_gives_identical_detections(cli, cached_model, image_dir, tmp_path):
+def test_cached_model_gives_identical_detections(cli, trained_model, trained_images, tmp_path):
     image = tmp_path / f"{IMAGE}.png"
-    shutil.copy(image_dir / f"{IMAGE}.png", image)
+    shutil.copy(trained_images / f"{IMAGE}.png", image)
     cache = tmp_path / "xdg"
-    _, direct = predict(cli, cached_model.onnx, image, tmp_path / "direct", cache, "--no-cache")
-    first, written = predict(cli, cached_model.onnx, image, tmp_path / "first", cache)
-    again, loaded = predict(cli, cached_model.onnx, image, tmp_path / "again", cache)
+    _, direct = predict(cli, trained_model.onnx, image, tmp_path / "direct", cache, "--no-cache")
+    first, written = predict(cli, trained_model.onnx, image, tmp_path / "first", cache)
+    again, loaded = predict(cli, trained_model.onnx, image, tmp_path / "again", cache)
     assert "cached for the next start" in first, first
     assert "(optimised-model cache)" in again, again
     assert len(list((cache / "kprcnn").glob("*.onnx"))) == 1
