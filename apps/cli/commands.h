@@ -37,6 +37,12 @@ struct InfoArgs {
 int run_info(const InfoArgs& args);
 
 // ONNX Runtime offline optimisation (see kprcnn::optimize_model); level: basic, extended or all.
+struct EvalArgs {
+  std::filesystem::path annotations, results, json;
+  std::string sigmas;  // "s1,s2,..." or empty
+};
+int run_eval(const EvalArgs& args);
+
 struct OptimizeArgs {
   std::filesystem::path input, output;
   std::string level = "basic";

@@ -52,6 +52,14 @@ int main(int argc, char** argv) {
   i->add_option("model", info.model, "Exported model (.onnx)")->required();
   i->add_option("--colormap", info.colormap, "Keypoint names/colours JSON; overrides the model metadata");
 
+  EvalArgs eval;
+  auto* ev = app.add_subcommand("eval", "COCO keypoint and box AP of a results file, computed as pycocotools does");
+  ev->add_option("--annotations", eval.annotations, "COCO keypoint ground truth (JSON)")->required();
+  ev->add_option("--results", eval.results, "Results to score (what `kprcnn predict --coco` writes)")->required();
+  ev->add_option("--sigmas", eval.sigmas,
+                 "OKS sigmas s1,...,sK (default: the category's kprcnn_oks_sigmas, else COCO's for K = 17, else 0.05)");
+  ev->add_option("--json", eval.json, "Also write the stats to this JSON file");
+
   OptimizeArgs optimize;
   auto* o = app.add_subcommand("optimize", "ONNX Runtime offline graph optimisation of an exported model");
   o->add_option("input", optimize.input, "Exported model (.onnx)")->required()->check(CLI::ExistingFile);
@@ -98,6 +106,7 @@ int main(int argc, char** argv) {
     if (*p) return run_predict(predict);
     if (*i) return run_info(info);
     if (*o) return run_optimize(optimize);
+    if (*ev) return run_eval(eval);
     if (*e) return run_export(e->remaining());
     if (*qz) return run_quantize(qz->remaining());
     if (*sy) return run_synth(sy->remaining());

@@ -4,6 +4,7 @@
 #include "kprcnn/detector.h"
 #include "kprcnn/draw.h"
 #include "kprcnn/error.h"
+#include "kprcnn/eval.h"
 #include "kprcnn/image.h"
 #include "kprcnn/json.h"
 #include "kprcnn/types.h"

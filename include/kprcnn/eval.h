@@ -1,0 +1,60 @@
+// kprcnn/eval.h — COCO keypoint and box accuracy of a results file, computed as pycocotools' COCOeval does.
+//
+// evaluate_coco() reads a COCO keypoint-detection ground truth (images, annotations with bbox, area, iscrowd,
+// keypoints [x, y, v] * K and num_keypoints, categories with keypoint names) and a results file (what
+// `kprcnn predict --coco` writes: image_id, category_id, score, keypoints and/or bbox) and returns the stats of
+// COCOeval(iouType="keypoints") and COCOeval(iouType="bbox") — the same definitions, the same order of floating
+// point operations, the same tie rules (stable sorts by score), so that each stat equals pycocotools' (tested on
+// generated cases to 1e-9). Stats pycocotools reports as -1 (no ground truth in that area range) are -1 here.
+//
+// What pycocotools does that is easy to miss, and is reproduced: a results file whose first entry has a bbox
+// takes every result's area from its bbox (else from the keypoints' extent); a ground truth's "ignore" is its
+// iscrowd (an explicit "ignore" field is overridden), and for keypoints also num_keypoints == 0; detections are
+// cut at the largest maxDets per image and category before matching; crowd regions match any number of
+// detections.
+//
+// Errors (kprcnn::Error): a file that cannot be read is kIo; malformed JSON, a missing or wrongly typed field, a
+// keypoint array of the wrong length, NaN or negative sizes, duplicate ids, or a result for an image or category
+// the ground truth does not have are kInvalidArgument, naming the entry.
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace kprcnn {
+
+struct CocoEvalOptions {
+  // OKS sigmas, one per keypoint. Empty: the category's "kprcnn_oks_sigmas" (kprcnn synth writes them), else
+  // COCO's 17 person sigmas when K = 17, else kDefaultOksSigma for every keypoint.
+  std::vector<double> sigmas;
+};
+
+inline constexpr double kDefaultOksSigma = 0.05;
+
+struct CocoEvalResult {
+  // COCOeval.stats, in pycocotools' order.
+  // keypoints: AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl (maxDets 20)
+  std::array<double, 10> keypoints{};
+  // bbox: AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl
+  std::array<double, 12> bbox{};
+  std::vector<double> sigmas;  // the sigmas used
+  std::string sigmas_source;   // "--sigmas", "kprcnn_oks_sigmas", "COCO person", "default"
+  int images = 0;              // ground-truth images
+  int detections = 0;          // result entries
+  int ground_truths = 0;       // ground-truth annotations
+};
+
+CocoEvalResult evaluate_coco(const std::filesystem::path& annotations, const std::filesystem::path& results,
+                             const CocoEvalOptions& options = {});
+
+// The same from JSON text already in memory (the file names are only used in messages).
+CocoEvalResult evaluate_coco_json(const std::string& annotations_json, const std::string& results_json,
+                                  const CocoEvalOptions& options = {}, const std::string& annotations_name = "GT",
+                                  const std::string& results_name = "results");
+
+// {"keypoints": {"AP": .., ...}, "bbox": {...}, "images": N, "detections": N, "sigmas": [..]}
+std::string to_json(const CocoEvalResult& result);
+
+}  // namespace kprcnn

@@ -1,0 +1,176 @@
+"""`kprcnn eval` against pycocotools' COCOeval on generated cases: every one of the 22 stats (keypoints and bbox)
+equal within 1e-9. The cases hold what changes answers: v = 0 keypoints, num_keypoints = 0 (ignored) and crowd
+ground truth, images without ground truth or without detections, more than 20 detections per image, tied
+scores, tiny and huge areas, two categories, results with and without boxes (pycocotools then takes areas from
+the keypoints' extent). pycocotools runs in build/venv (scripts/setup.sh installs it); bad files are clear
+errors naming the entry (RELIABILITY row 17)."""
+import json
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from test_cli import CLI
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_PYTHON = Path(CLI).parent.parent / "venv" / "bin" / "python" if CLI else Path("/nonexistent")
+pytestmark = [
+    pytest.mark.skipif(not CLI or not Path(CLI).exists(), reason="KPRCNN_CLI not built"),
+    pytest.mark.skipif(not VENV_PYTHON.exists(), reason="no build/venv with pycocotools (scripts/setup.sh)"),
+]
+K = 3
+SIGMAS = [0.05, 0.07, 0.1]
+
+
+def generate(seed: int, with_boxes: bool) -> tuple[dict, list]:
+    rng = random.Random(seed)
+    images = [{"id": i, "file_name": f"{i}.jpg", "width": 640, "height": 480} for i in range(1, 13)]
+    cats = [{"id": c, "name": f"c{c}", "keypoints": ["a", "b", "c"], "skeleton": []} for c in (1, 2)]
+    anns, results = [], []
+    for im in images:
+        if im["id"] % 5 == 0:
+            continue  # images without ground truth
+        for _ in range(rng.randint(0, 7)):
+            w = rng.choice([3.0, 12.0, 40.0, 150.0, 500.0]) * rng.uniform(0.5, 1.5)
+            h = w * rng.uniform(0.5, 2)
+            x, y = rng.uniform(0, 400), rng.uniform(0, 300)
+            kps, labelled = [], 0
+            for _k in range(K):
+                v = rng.choice([0, 1, 2, 2, 2])
+                if v:
+                    kps += [round(x + rng.uniform(0, w), 2), round(y + rng.uniform(0, h), 2), v]
+                    labelled += 1
+                else:
+                    kps += [0, 0, 0]
+            if rng.random() < 0.1:
+                kps, labelled = [0] * (3 * K), 0  # no keypoint labelled: ignored for keypoints
+            anns.append({"id": len(anns) + 1, "image_id": im["id"], "category_id": rng.choice([1, 1, 2]),
+                         "bbox": [x, y, w, h], "area": w * h * rng.uniform(0.5, 1), "iscrowd": int(rng.random() < 0.08),
+                         "keypoints": kps, "num_keypoints": labelled})  # fmt: skip
+    for im in images:
+        if im["id"] % 4 == 0:
+            continue  # images without detections
+        own = [a for a in anns if a["image_id"] == im["id"]]
+        for _ in range(rng.randint(0, 28)):  # more than maxDets 20 at times
+            if own and rng.random() < 0.7:
+                g = rng.choice(own)
+                x, y, w, h = g["bbox"]
+                jitter = rng.choice([0.01, 0.05, 0.2])
+                box = [x + rng.gauss(0, jitter * w), y + rng.gauss(0, jitter * h), w * rng.uniform(0.8, 1.2),
+                       h * rng.uniform(0.8, 1.2)]  # fmt: skip
+                kps = []
+                for k in range(K):
+                    gx, gy = g["keypoints"][3 * k], g["keypoints"][3 * k + 1]
+                    if g["keypoints"][3 * k + 2] == 0:
+                        gx, gy = x + w / 2, y + h / 2
+                    kps += [gx + rng.gauss(0, jitter * w), gy + rng.gauss(0, jitter * h), 1]
+                cat = g["category_id"] if rng.random() < 0.9 else 3 - g["category_id"]
+            else:
+                w, h = rng.uniform(2, 300), rng.uniform(2, 300)
+                box = [rng.uniform(0, 500), rng.uniform(0, 400), w, h]
+                kps = [v for _ in range(K) for v in (rng.uniform(0, 640), rng.uniform(0, 480), 1)]
+                cat = rng.choice([1, 2])
+            score = round(rng.random(), 1) if rng.random() < 0.5 else rng.random()  # ties
+            entry = {"image_id": im["id"], "category_id": cat, "keypoints": kps, "score": score}
+            if with_boxes:
+                entry["bbox"] = [max(0.0, box[0]), max(0.0, box[1]), max(0.1, box[2]), max(0.1, box[3])]
+            results.append(entry)
+    return {"info": {}, "images": images, "annotations": anns, "categories": cats}, results
+
+
+def pycocotools_stats(gt: Path, res: Path) -> dict:
+    proc = subprocess.run([str(VENV_PYTHON), str(ROOT / "scripts" / "coco_ap.py"), "--annotations", str(gt),
+                           "--results", str(res), "--sigmas", ",".join(map(str, SIGMAS))],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def kprcnn_stats(gt: Path, res: Path, out: Path, check=0) -> dict | subprocess.CompletedProcess:
+    proc = subprocess.run([CLI, "eval", "--annotations", str(gt), "--results", str(res), "--sigmas",
+                           ",".join(map(str, SIGMAS)), "--json", str(out)], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    if check is None:
+        return proc
+    assert proc.returncode == check, proc.stdout + proc.stderr
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("with_boxes", [True, False], ids=["bbox-results", "keypoint-results"])
+def test_every_stat_equals_pycocotools(tmp_path, seed, with_boxes):
+    gt_doc, results = generate(seed, with_boxes)
+    gt, res = tmp_path / "gt.json", tmp_path / "res.json"
+    gt.write_text(json.dumps(gt_doc))
+    res.write_text(json.dumps(results))
+    expected = pycocotools_stats(gt, res)
+    got = kprcnn_stats(gt, res, tmp_path / "stats.json")
+    assert got["images"] == 12 and got["detections"] == len(results)
+    for kind in ("keypoints", "bbox"):
+        assert list(got[kind]) == list(expected[kind])
+        for name, value in expected[kind].items():
+            assert abs(got[kind][name] - value) <= 1e-9, (kind, name, got[kind][name], value)
+
+
+def test_the_cases_cover_what_they_claim():
+    gt_doc, results = generate(0, True)
+    anns = gt_doc["annotations"]
+    assert any(a["iscrowd"] for a in anns) and any(a["num_keypoints"] == 0 for a in anns)
+    assert any(0 in a["keypoints"][2::3] for a in anns) and any(a["area"] < 32**2 for a in anns)
+    assert any(a["area"] > 96**2 for a in anns)
+    per_image = {}
+    for r in results:
+        per_image[r["image_id"]] = per_image.get(r["image_id"], 0) + 1
+    assert max(per_image.values()) > 20
+    scores = [r["score"] for r in results]
+    assert len(scores) > len(set(scores))  # ties
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (lambda gt, res: (gt, "[{not json"), "not valid JSON"),
+        (lambda gt, res: (gt, [{**res[0], "image_id": 999}]), "image_id 999 is not in the ground truth"),
+        (lambda gt, res: (gt, [{**res[0], "category_id": 7}]), "category_id 7 is not in the ground truth"),
+        (lambda gt, res: (gt, [{**res[0], "keypoints": [1, 2, 1]}]), "has 3 numbers, expected 9"),
+        (lambda gt, res: (gt, [{**res[0], "score": "high"}]), '"score" must be a number'),
+        (lambda gt, res: ({**gt, "annotations": gt["annotations"] + gt["annotations"][:1]}, res), "duplicate annotation id"),
+        (lambda gt, res: ({**gt, "annotations": [{**gt["annotations"][0], "area": -5}]}, res), '"area" is negative'),
+        (lambda gt, res: ({k: v for k, v in gt.items() if k != "images"}, res), '"images" is missing'),
+    ],
+    ids=["json", "unknown-image", "unknown-category", "keypoint-length", "score-type", "duplicate-id",
+         "negative-area", "no-images"],
+)
+def test_bad_files_name_the_entry(tmp_path, change, fragment):
+    gt_doc, results = generate(1, True)
+    gt_doc, results = change(gt_doc, results)
+    gt, res = tmp_path / "gt.json", tmp_path / "res.json"
+    gt.write_text(json.dumps(gt_doc))
+    res.write_text(results if isinstance(results, str) else json.dumps(results))
+    proc = kprcnn_stats(gt, res, tmp_path / "stats.json", check=None)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert fragment in proc.stderr and not (tmp_path / "stats.json").exists()
+
+
+def test_nan_coordinates_are_refused(tmp_path):
+    gt_doc, results = generate(2, True)
+    gt, res = tmp_path / "gt.json", tmp_path / "res.json"
+    gt.write_text(json.dumps(gt_doc))
+    res.write_text(json.dumps(results).replace(str(results[0]["keypoints"][0]), "NaN", 1))
+    proc = kprcnn_stats(gt, res, tmp_path / "stats.json", check=None)
+    assert proc.returncode == 2 and "not valid JSON" in proc.stderr  # JSON has no NaN; Python writes it anyway
+
+
+def test_sigmas_from_the_dataset_and_wrong_counts(tmp_path):
+    gt_doc, results = generate(3, True)
+    gt_doc["categories"][0]["kprcnn_oks_sigmas"] = SIGMAS
+    gt, res = tmp_path / "gt.json", tmp_path / "res.json"
+    gt.write_text(json.dumps(gt_doc))
+    res.write_text(json.dumps(results))
+    proc = subprocess.run([CLI, "eval", "--annotations", str(gt), "--results", str(res)], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0 and "OKS sigmas (kprcnn_oks_sigmas): 0.05 0.07 0.1" in proc.stdout
+    proc = subprocess.run([CLI, "eval", "--annotations", str(gt), "--results", str(res), "--sigmas", "0.1,0.2"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2 and "2 OKS sigmas (--sigmas) for 3 keypoints" in proc.stderr
