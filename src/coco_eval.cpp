@@ -216,6 +216,103 @@ void read_results(const Json& doc, const std::string& name, Dataset& data) {
   }
 }
 
+// computeOks for one detection and one ground truth (pycocotools' order of operations).
+double object_keypoint_similarity(const Object& d, const Object& g, const std::vector<double>& sigmas) {
+  const std::size_t K = sigmas.size();
+  int k1 = 0;
+  for (std::size_t k = 0; k < K; ++k) k1 += g.keypoints[3 * k + 2] > 0;
+  const auto& bb = g.bbox;
+  const double x0 = bb[0] - bb[2], x1 = bb[0] + bb[2] * 2, y0 = bb[1] - bb[3], y1 = bb[1] + bb[3] * 2;
+  double sum = 0;
+  int count = 0;
+  for (std::size_t k = 0; k < K; ++k) {
+    const double xg = g.keypoints[3 * k], yg = g.keypoints[3 * k + 1], vg = g.keypoints[3 * k + 2];
+    const double xd = d.keypoints[3 * k], yd = d.keypoints[3 * k + 1];
+    double dx, dy;
+    if (k1 > 0) {
+      dx = xd - xg;
+      dy = yd - yg;
+    } else {
+      dx = std::max(0.0, x0 - xd) + std::max(0.0, xd - x1);
+      dy = std::max(0.0, y0 - yd) + std::max(0.0, yd - y1);
+    }
+    const double var = (sigmas[k] * 2) * (sigmas[k] * 2);
+    const double e = (dx * dx + dy * dy) / var / (g.area + kEps) / 2;
+    if (k1 > 0 && !(vg > 0)) continue;
+    sum += std::exp(-e);
+    ++count;
+  }
+  return count ? sum / count : 0.0;
+}
+
+// The operating point: detections scoring above ``threshold`` (kprcnn predict's rule), matched greedily in score
+// order to the unmatched ground truth of the same image and category with the highest OKS, if >= 0.5. Crowd and
+// unlabelled ground truth cannot be matched; a detection that would match one is neither true nor false.
+OperatingPoint operating_point(const Dataset& data, const std::vector<double>& sigmas, double threshold) {
+  std::map<std::pair<std::int64_t, std::int64_t>, std::vector<const Object*>> gts, dts;
+  for (const auto& g : data.gts) gts[{g.image, g.category}].push_back(&g);
+  for (const auto& d : data.dts) {
+    if (d.score > threshold) dts[{d.image, d.category}].push_back(&d);
+  }
+  std::size_t positives = 0, counted = 0, tp = 0, keypoints = 0, within_05 = 0, within_10 = 0;
+  double error_px = 0, error_rel = 0;
+  for (const auto& [key, list] : gts) {
+    for (const Object* g : list) positives += !(g->crowd || g->num_keypoints == 0);
+  }
+  for (auto& [key, list] : dts) {
+    std::stable_sort(list.begin(), list.end(), [](const Object* a, const Object* b) { return a->score > b->score; });
+    const auto it = gts.find(key);
+    const std::vector<const Object*> none;
+    const auto& g = it == gts.end() ? none : it->second;
+    std::vector<bool> used(g.size(), false);
+    for (const Object* d : list) {
+      long best = -1, ignored = -1;
+      double best_oks = 0.5;
+      for (std::size_t j = 0; j < g.size(); ++j) {
+        const double o = object_keypoint_similarity(*d, *g[j], sigmas);
+        if (g[j]->crowd || g[j]->num_keypoints == 0) {
+          if (o >= 0.5) ignored = static_cast<long>(j);
+          continue;
+        }
+        if (!used[j] && o >= best_oks) best_oks = o, best = static_cast<long>(j);
+      }
+      if (best < 0) {
+        counted += ignored < 0;  // a false positive, unless it covers an ignored region
+        continue;
+      }
+      ++counted;
+      ++tp;
+      const Object& m = *g[static_cast<std::size_t>(best)];
+      used[static_cast<std::size_t>(best)] = true;
+      const double size = std::sqrt(m.bbox[2] * m.bbox[3]);
+      for (std::size_t k = 0; k < sigmas.size(); ++k) {
+        if (!(m.keypoints[3 * k + 2] > 0)) continue;
+        const double dist =
+            std::hypot(d->keypoints[3 * k] - m.keypoints[3 * k], d->keypoints[3 * k + 1] - m.keypoints[3 * k + 1]);
+        ++keypoints;
+        error_px += dist;
+        error_rel += size > 0 ? dist / size : 0.0;
+        within_05 += dist <= 0.05 * size;
+        within_10 += dist <= 0.1 * size;
+      }
+    }
+  }
+  OperatingPoint op;
+  op.threshold = threshold;
+  op.precision = counted ? static_cast<double>(tp) / static_cast<double>(counted) : -1.0;
+  op.recall = positives ? static_cast<double>(tp) / static_cast<double>(positives) : -1.0;
+  op.f1 = (op.precision < 0 || op.recall < 0) ? -1.0
+          : (op.precision + op.recall > 0)    ? 2 * op.precision * op.recall / (op.precision + op.recall)
+                                              : 0.0;
+  const double n = static_cast<double>(keypoints);
+  op.mean_error_px = keypoints ? error_px / n : -1.0;
+  op.mean_error_rel = keypoints ? error_rel / n : -1.0;
+  op.pck_005 = keypoints ? static_cast<double>(within_05) / n : -1.0;
+  op.pck_010 = keypoints ? static_cast<double>(within_10) / n : -1.0;
+  op.matched = static_cast<int>(tp);
+  return op;
+}
+
 // np.linspace(start, stop, num): i * step + start, the last one exactly stop.
 std::vector<double> linspace(double start, double stop, int num) {
   std::vector<double> v(static_cast<std::size_t>(num));
@@ -310,33 +407,7 @@ class Evaluator {
     return out;
   }
 
-  double oks(const Object& d, const Object& g) const {
-    const std::size_t K = p_.sigmas.size();
-    int k1 = 0;
-    for (std::size_t k = 0; k < K; ++k) k1 += g.keypoints[3 * k + 2] > 0;
-    const auto& bb = g.bbox;
-    const double x0 = bb[0] - bb[2], x1 = bb[0] + bb[2] * 2, y0 = bb[1] - bb[3], y1 = bb[1] + bb[3] * 2;
-    double sum = 0;
-    int count = 0;
-    for (std::size_t k = 0; k < K; ++k) {
-      const double xg = g.keypoints[3 * k], yg = g.keypoints[3 * k + 1], vg = g.keypoints[3 * k + 2];
-      const double xd = d.keypoints[3 * k], yd = d.keypoints[3 * k + 1];
-      double dx, dy;
-      if (k1 > 0) {
-        dx = xd - xg;
-        dy = yd - yg;
-      } else {
-        dx = std::max(0.0, x0 - xd) + std::max(0.0, xd - x1);
-        dy = std::max(0.0, y0 - yd) + std::max(0.0, yd - y1);
-      }
-      const double var = (p_.sigmas[k] * 2) * (p_.sigmas[k] * 2);
-      const double e = (dx * dx + dy * dy) / var / (g.area + kEps) / 2;
-      if (k1 > 0 && !(vg > 0)) continue;
-      sum += std::exp(-e);
-      ++count;
-    }
-    return count ? sum / count : 0.0;
-  }
+  double oks(const Object& d, const Object& g) const { return object_keypoint_similarity(d, g, p_.sigmas); }
 
   static double box_iou(const Object& d, const Object& g) {
     // maskUtils.iou on [x, y, w, h] boxes (rleBbIou): crowd ground truth -> intersection over the detection.
@@ -574,6 +645,7 @@ CocoEvalResult evaluate_coco_json(const std::string& annotations_json, const std
     p.sigmas = result.sigmas;
     const auto s = Evaluator(data, p).run();
     std::copy(s.begin(), s.end(), result.keypoints.begin());
+    result.operating_point = operating_point(data, result.sigmas, options.threshold);
   } else {
     result.keypoints.fill(-1.0);
   }
@@ -598,9 +670,17 @@ std::string to_json(const CocoEvalResult& r) {
   const char* bb[] = {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"};
   for (std::size_t i = 0; i < r.keypoints.size(); ++i) doc["keypoints"][kp[i]] = r.keypoints[i];
   for (std::size_t i = 0; i < r.bbox.size(); ++i) doc["bbox"][bb[i]] = r.bbox[i];
+  const auto& op = r.operating_point;
+  doc["operating_point"] = {{"threshold", op.threshold},
+                            {"precision", op.precision},
+                            {"recall", op.recall},
+                            {"f1", op.f1},
+                            {"mean_error_px", op.mean_error_px},
+                            {"mean_error_rel", op.mean_error_rel},
+                            {"pck_0.05", op.pck_005},
+                            {"pck_0.1", op.pck_010}};
   doc["images"] = r.images;
   doc["detections"] = r.detections;
-  doc["sigmas"] = r.sigmas;
   return doc.dump(2) + "\n";
 }
 

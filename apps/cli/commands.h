@@ -40,6 +40,7 @@ int run_info(const InfoArgs& args);
 struct EvalArgs {
   std::filesystem::path annotations, results, json;
   std::string sigmas;  // "s1,s2,..." or empty
+  double threshold = 0.8;
 };
 int run_eval(const EvalArgs& args);
 

@@ -44,6 +44,7 @@ void row(const char* label, double value) {
 int run_eval(const EvalArgs& args) {
   CocoEvalOptions options;
   if (!args.sigmas.empty()) options.sigmas = parse_sigmas(args.sigmas);
+  options.threshold = args.threshold;
   const CocoEvalResult r = evaluate_coco(args.annotations, args.results, options);
   std::cout << r.images << " images, " << r.ground_truths << " ground-truth objects, " << r.detections
             << " detections; OKS sigmas (" << r.sigmas_source << "):";
@@ -61,6 +62,16 @@ int run_eval(const EvalArgs& args) {
       "AR       @[.50:.95] all      1", "AR       @[.50:.95] all     10", "AR       @[.50:.95] all    100",
       "AR       @[.50:.95] small  100", "AR       @[.50:.95] medium 100", "AR       @[.50:.95] large  100"};
   for (std::size_t i = 0; i < r.bbox.size(); ++i) row(bb[i], r.bbox[i]);
+  const OperatingPoint& op = r.operating_point;
+  std::cout << "operating point: score > " << op.threshold << ", matched at OKS >= 0.5 (" << op.matched
+            << " matches)\n";
+  row("precision                 ", op.precision);
+  row("recall                    ", op.recall);
+  row("F1                        ", op.f1);
+  row("mean keypoint error, px   ", op.mean_error_px);
+  row("mean keypoint error / box ", op.mean_error_rel);
+  row("PCK@0.05                  ", op.pck_005);
+  row("PCK@0.1                   ", op.pck_010);
   if (!args.json.empty()) {
     write_file_atomic(args.json, to_json(r));
     std::cout << "wrote " << args.json.string() << "\n";

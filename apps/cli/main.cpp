@@ -58,6 +58,10 @@ int main(int argc, char** argv) {
   ev->add_option("--results", eval.results, "Results to score (what `kprcnn predict --coco` writes)")->required();
   ev->add_option("--sigmas", eval.sigmas,
                  "OKS sigmas s1,...,sK (default: the category's kprcnn_oks_sigmas, else COCO's for K = 17, else 0.05)");
+  ev->add_option("--threshold", eval.threshold,
+                 "Operating point: precision, recall, F1, keypoint error and PCK of detections scoring above it")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   ev->add_option("--json", eval.json, "Also write the stats to this JSON file");
 
   OptimizeArgs optimize;

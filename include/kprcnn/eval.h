@@ -29,9 +29,21 @@ struct CocoEvalOptions {
   // OKS sigmas, one per keypoint. Empty: the category's "kprcnn_oks_sigmas" (kprcnn synth writes them), else
   // COCO's 17 person sigmas when K = 17, else kDefaultOksSigma for every keypoint.
   std::vector<double> sigmas;
+  double threshold = 0.8;  // the operating point: detections scoring above it (kprcnn predict's rule)
 };
 
 inline constexpr double kDefaultOksSigma = 0.05;
+
+// What a user deploying at one threshold gets: detections above it matched greedily in score order to the
+// unmatched ground truth (same image and category) of highest OKS, if OKS >= 0.5; crowd and unlabelled ground
+// truth are never matched, and a detection that would match one counts neither way. Keypoint errors are over
+// the matched pairs' labelled keypoints (v > 0); "relative" divides by the ground-truth box size sqrt(w * h), and
+// PCK@a is the share within a times that size. -1 where undefined (no detections, no ground truth, no match).
+struct OperatingPoint {
+  double threshold = 0.8, precision = -1, recall = -1, f1 = -1;
+  double mean_error_px = -1, mean_error_rel = -1, pck_005 = -1, pck_010 = -1;
+  int matched = 0;
+};
 
 struct CocoEvalResult {
   // COCOeval.stats, in pycocotools' order.
@@ -39,11 +51,12 @@ struct CocoEvalResult {
   std::array<double, 10> keypoints{};
   // bbox: AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl
   std::array<double, 12> bbox{};
-  std::vector<double> sigmas;  // the sigmas used
-  std::string sigmas_source;   // "--sigmas", "kprcnn_oks_sigmas", "COCO person", "default"
-  int images = 0;              // ground-truth images
-  int detections = 0;          // result entries
-  int ground_truths = 0;       // ground-truth annotations
+  OperatingPoint operating_point;  // keypoints only
+  std::vector<double> sigmas;      // the sigmas used
+  std::string sigmas_source;       // "--sigmas", "kprcnn_oks_sigmas", "COCO person", "default"
+  int images = 0;                  // ground-truth images
+  int detections = 0;              // result entries
+  int ground_truths = 0;           // ground-truth annotations
 };
 
 CocoEvalResult evaluate_coco(const std::filesystem::path& annotations, const std::filesystem::path& results,
@@ -54,7 +67,8 @@ CocoEvalResult evaluate_coco_json(const std::string& annotations_json, const std
                                   const CocoEvalOptions& options = {}, const std::string& annotations_name = "GT",
                                   const std::string& results_name = "results");
 
-// {"keypoints": {"AP": .., ...}, "bbox": {...}, "images": N, "detections": N, "sigmas": [..]}
+// {"keypoints": {"AP", "AP50", ...}, "bbox": {...}, "operating_point": {"threshold", "precision", "recall", "f1",
+//  "mean_error_px", "mean_error_rel", "pck_0.05", "pck_0.1"}, "images": N, "detections": N}
 std::string to_json(const CocoEvalResult& result);
 
 }  // namespace kprcnn

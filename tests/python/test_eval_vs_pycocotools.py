@@ -174,3 +174,42 @@ def test_sigmas_from_the_dataset_and_wrong_counts(tmp_path):
     proc = subprocess.run([CLI, "eval", "--annotations", str(gt), "--results", str(res), "--sigmas", "0.1,0.2"],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 2 and "2 OKS sigmas (--sigmas) for 3 keypoints" in proc.stderr
+
+
+def test_operating_point_by_hand(tmp_path):
+    """Two faces and a crowd region; at threshold 0.8: one true positive 6 px off on each keypoint (a 100-px box),
+    a duplicate and a stray detection (false positives), one on the crowd region (neither), one below the threshold
+    (not counted): precision 1/3, recall 1/2, F1 0.4, error 6 px = 0.06 of the box, PCK@0.05 0, PCK@0.1 1."""
+    face1 = [120.0, 130.0, 2, 160.0, 130.0, 2, 140.0, 160.0, 2]
+    face2 = [420.0, 330.0, 2, 460.0, 330.0, 2, 440.0, 360.0, 2]
+    gt = {"info": {}, "images": [{"id": 1}], "categories": [{"id": 1, "keypoints": ["a", "b", "c"]}],
+          "annotations": [
+              {"id": 1, "image_id": 1, "category_id": 1, "bbox": [100, 100, 100, 100], "area": 10000,
+               "iscrowd": 0, "keypoints": face1, "num_keypoints": 3},
+              {"id": 2, "image_id": 1, "category_id": 1, "bbox": [400, 300, 100, 100], "area": 10000,
+               "iscrowd": 0, "keypoints": face2, "num_keypoints": 3},
+              {"id": 3, "image_id": 1, "category_id": 1, "bbox": [600, 0, 100, 100], "area": 10000,
+               "iscrowd": 1, "keypoints": [0] * 9, "num_keypoints": 0}]}  # fmt: skip
+    off = [v + (3.6 if i % 3 == 0 else 4.8 if i % 3 == 1 else 0) for i, v in enumerate(face1)]
+    results = [
+        {"image_id": 1, "category_id": 1, "score": 0.9, "keypoints": off},
+        {"image_id": 1, "category_id": 1, "score": 0.85, "keypoints": face1},  # duplicate
+        {"image_id": 1, "category_id": 1, "score": 0.95, "keypoints": [10, 400, 1, 30, 400, 1, 20, 420, 1]},
+        {"image_id": 1, "category_id": 1, "score": 0.5, "keypoints": face2},  # below the threshold
+        {"image_id": 1, "category_id": 1, "score": 0.9, "keypoints": [620, 20, 1, 660, 20, 1, 640, 50, 1]},  # crowd
+    ]
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "res.json").write_text(json.dumps(results))
+    proc = subprocess.run([CLI, "eval", "--annotations", str(tmp_path / "gt.json"), "--results",
+                           str(tmp_path / "res.json"), "--sigmas", "0.06,0.06,0.06", "--threshold", "0.8", "--json",
+                           str(tmp_path / "s.json")], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert list(doc) == ["keypoints", "bbox", "operating_point", "images", "detections"]
+    op = doc["operating_point"]
+    assert list(op) == ["threshold", "precision", "recall", "f1", "mean_error_px", "mean_error_rel", "pck_0.05",
+                        "pck_0.1"]  # fmt: skip
+    expected = {"threshold": 0.8, "precision": 1 / 3, "recall": 0.5, "f1": 0.4, "mean_error_px": 6.0,
+                "mean_error_rel": 0.06, "pck_0.05": 0.0, "pck_0.1": 1.0}  # fmt: skip
+    for key, value in expected.items():
+        assert op[key] == pytest.approx(value, abs=1e-9), key
