@@ -90,6 +90,16 @@ std::vector<double> numbers(const Json& value, const std::string& where, const c
   return out;
 }
 
+// An [x, y, width, height] box of non-negative size.
+std::array<double, 4> read_box(const Json& obj, const std::string& where, const char* missing) {
+  const auto bb = obj.find("bbox");
+  if (bb == obj.end()) bad(where, missing);
+  const auto box = numbers(*bb, where, "bbox");
+  if (box.size() != 4) bad(where, "\"bbox\" must be [x, y, width, height]");
+  if (box[2] < 0 || box[3] < 0) bad(where, "\"bbox\" has a negative width or height");
+  return {box[0], box[1], box[2], box[3]};
+}
+
 struct Dataset {
   std::vector<std::int64_t> images;      // sorted
   std::vector<std::int64_t> categories;  // sorted
@@ -139,12 +149,7 @@ void read_ground_truth(const Json& doc, const std::string& name, Dataset& data) 
     g.category = integer(ann, "category_id", where);
     if (!categories.count(g.category))
       bad(where, "category_id " + std::to_string(g.category) + " is not in categories");
-    const auto bb = ann.find("bbox");
-    if (bb == ann.end()) bad(where, "\"bbox\" is missing");
-    const auto box = numbers(*bb, where, "bbox");
-    if (box.size() != 4) bad(where, "\"bbox\" must be [x, y, width, height]");
-    if (box[2] < 0 || box[3] < 0) bad(where, "\"bbox\" has a negative width or height");
-    std::copy(box.begin(), box.end(), g.bbox.begin());
+    g.bbox = read_box(ann, where, "\"bbox\" is missing");
     g.area = number(ann, "area", where);
     if (g.area < 0) bad(where, "\"area\" is negative");
     const auto crowd = ann.find("iscrowd");
@@ -193,13 +198,8 @@ void read_results(const Json& doc, const std::string& name, Dataset& data) {
       }
     }
     if (by_box) {
-      const auto bb = r.find("bbox");
-      if (bb == r.end()) bad(where, "\"bbox\" is missing (the first result has one, so every result needs one)");
-      const auto box = numbers(*bb, where, "bbox");
-      if (box.size() != 4) bad(where, "\"bbox\" must be [x, y, width, height]");
-      if (box[2] < 0 || box[3] < 0) bad(where, "\"bbox\" has a negative width or height");
-      std::copy(box.begin(), box.end(), d.bbox.begin());
-      d.area = box[2] * box[3];
+      d.bbox = read_box(r, where, "\"bbox\" is missing (the first result has one, so every result needs one)");
+      d.area = d.bbox[2] * d.bbox[3];
     } else {
       if (d.keypoints.empty()) bad(where, "neither \"bbox\" nor \"keypoints\"");
       double x0 = d.keypoints[0], x1 = x0, y0 = d.keypoints[1], y1 = y0;
