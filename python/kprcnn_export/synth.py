@@ -338,15 +338,16 @@ def render_scene(
     return image, annotations
 
 
-def face_scene(width: int, height: int, seed: int = 0, min_faces: int = 2):
+def face_scene(width: int, height: int, seed: int = 0, min_faces: int = 2, first_index: int = 0):
     """A scene (RGB image) with at least ``min_faces`` fully labelled faces, scaled as the default scenes are
-    (faces from 16 px at a 240-px shorter side): the first such scene of ``seed`` (verification, tests, demo)."""
+    (faces from 16 px at a 240-px shorter side): the first such scene of ``seed`` from ``first_index`` on
+    (verification, tests)."""
     scale = min(width, height) / DEFAULT_SIZE[1]
-    index = 0
+    index = first_index
     while True:
         image, anns = render_scene(seed, index, width, height, KEYPOINT_SETS["eyes-nose"],
                                    min_face=max(8, int(MIN_FACE * scale)), max_face=int(MAX_FACE * scale))  # fmt: skip
-        if sum(a["num_keypoints"] == 3 for a in anns) >= min_faces or index >= 1000:
+        if sum(a["num_keypoints"] == 3 for a in anns) >= min_faces or index - first_index >= 1000:
             return image
         index += 1
 

@@ -151,18 +151,11 @@ def draw_image(spec: ImageSpec):
         from kprcnn_export.demo import draw_scene
 
         return draw_scene(spec.width, spec.height, seed=spec.seed)
-    from kprcnn_export.synth import KEYPOINT_SETS, render_scene
+    from kprcnn_export.synth import face_scene
 
-    # A validation scene scaled as the training scenes were (faces from 16 px at a 240-px shorter side), the
-    # first one from this index on with at least two faces.
-    scale = min(spec.width, spec.height) / 240
-    index = spec.seed * 1000
-    while True:
-        image, anns = render_scene(VAL_SEED, index, spec.width, spec.height, KEYPOINT_SETS["eyes-nose"],
-                                   min_face=int(16 * scale), max_face=int(400 * scale))  # fmt: skip
-        if sum(a["num_keypoints"] == 3 for a in anns) >= 2:
-            return image
-        index += 1
+    # A validation scene scaled as the training scenes were (faces from 16 px at a 240-px shorter side): the
+    # first one from index 1000 * seed on with at least two fully labelled faces.
+    return face_scene(spec.width, spec.height, seed=VAL_SEED, first_index=spec.seed * 1000)
 
 
 def predict_folder(cli: Path, model: Path, images: Path, output: Path, threshold: float) -> CliRun:
