@@ -56,7 +56,6 @@ OUTPUT_TYPES = {
 DEFAULT_OPSET = 16
 MIN_OPSET = 11  # torchvision's detection models need opset 11 at least
 DUMMY_HEIGHT, DUMMY_WIDTH = 512, 768
-GRAPH_NAME = "keypointrcnn_resnet50_fpn"
 METADATA_KEYS = (
     "kprcnn.format",
     "kprcnn.colormap",

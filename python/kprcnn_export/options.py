@@ -37,8 +37,7 @@ class ModelOptions:
 
     def validate(self) -> ModelOptions:
         """Raise ExportError naming the first knob out of range; return self."""
-        min_size = 800 if self.min_size is None else self.min_size
-        max_size = max(min_size, 1333) if self.max_size is None else self.max_size
+        min_size, max_size = self.sizes()
         checks = [
             (min_size >= 32, f"--min-size {min_size} must be at least 32 (pixels)"),
             (max_size >= min_size, f"--max-size {max_size} must be at least --min-size {min_size}"),
@@ -61,9 +60,10 @@ class ModelOptions:
 
     def torchvision_kwargs(self) -> dict[str, object]:
         """Keyword arguments of torchvision's keypointrcnn_resnet50_fpn / FasterRCNN for these settings."""
+        min_size, max_size = self.sizes()
         return {
-            "min_size": 800 if self.min_size is None else self.min_size,
-            "max_size": 1333 if self.max_size is None else self.max_size,
+            "min_size": min_size,
+            "max_size": max_size,
             "box_score_thresh": self.box_score_thresh,
             "box_nms_thresh": self.box_nms_thresh,
             "box_detections_per_img": self.detections_per_img,
@@ -71,12 +71,17 @@ class ModelOptions:
             "rpn_post_nms_top_n_test": self.rpn_post_nms_top_n,
         }
 
+    def sizes(self, default_min: int = 800, default_max: int = 1333) -> tuple[int, int]:
+        """(min_size, max_size), the unset ones from the defaults given (torchvision's unless an architecture's)."""
+        min_size = default_min if self.min_size is None else self.min_size
+        max_size = max(min_size, default_max) if self.max_size is None else self.max_size
+        return min_size, max_size
+
     def resolve(self, arch: object) -> ModelOptions:
         """These options with the sizes left unset taken from the architecture (its training resize)."""
         from dataclasses import replace
 
-        min_size = self.min_size if self.min_size is not None else int(getattr(arch, "min_size", 800))
-        max_size = self.max_size if self.max_size is not None else max(min_size, int(getattr(arch, "max_size", 1333)))
+        min_size, max_size = self.sizes(int(getattr(arch, "min_size", 800)), int(getattr(arch, "max_size", 1333)))
         return replace(self, min_size=min_size, max_size=max_size).validate()
 
     def to_dict(self) -> dict[str, object]:
