@@ -664,6 +664,37 @@ CocoEvalResult evaluate_coco(const std::filesystem::path& annotations, const std
                             annotations.string(), results.string());
 }
 
+std::vector<CocoImage> read_coco_images(const std::filesystem::path& annotations) {
+  const std::string name = annotations.string();
+  const Json doc = parse(read_file(annotations, "annotation"), name);
+  Dataset data;
+  read_ground_truth(doc, name, data);
+  std::vector<CocoImage> images;
+  std::set<std::string> names;
+  std::size_t i = 0;
+  for (const auto& im : doc["images"]) {
+    const std::string where = name + ": images[" + std::to_string(i++) + "]";
+    const auto file = im.find("file_name");
+    if (file == im.end() || !file->is_string() || file->get<std::string>().empty()) {
+      bad(where, "\"file_name\" is missing or not a string (the image to run the model on)");
+    }
+    CocoImage image;
+    image.id = integer(im, "id", where);
+    image.file_name = file->get<std::string>();
+    if (!names.insert(image.file_name).second) bad(where, "duplicate file_name " + image.file_name);
+    for (auto [key, out] : {std::pair{"width", &image.width}, std::pair{"height", &image.height}}) {
+      if (const auto v = im.find(key); v != im.end()) {
+        if (!v->is_number_integer() || v->get<std::int64_t>() <= 0 || v->get<std::int64_t>() > (1 << 20)) {
+          bad(where, std::string("\"") + key + "\" must be a positive integer");
+        }
+        *out = static_cast<int>(v->get<std::int64_t>());
+      }
+    }
+    images.push_back(std::move(image));
+  }
+  return images;
+}
+
 std::string to_json(const CocoEvalResult& r) {
   nlohmann::ordered_json doc;
   const char* kp[] = {"AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"};

@@ -36,14 +36,22 @@ struct InfoArgs {
 };
 int run_info(const InfoArgs& args);
 
-// ONNX Runtime offline optimisation (see kprcnn::optimize_model); level: basic, extended or all.
+// kprcnn eval: scores `results`, or, with `model` and `images`, runs the model on the ground truth's images first
+// (images / file_name, detections scoring above min_score) and scores those (written to write_results if set).
 struct EvalArgs {
   std::filesystem::path annotations, results, json;
   std::string sigmas;  // "s1,s2,..." or empty
   double threshold = 0.8;
+  std::filesystem::path model, images, write_results, colormap;
+  float min_score = 0.05f;
+  int size = 512;
+  int divisor = 1;
+  int threads = 0;
+  bool no_cache = false, fast_decode = false, quiet = false;
 };
 int run_eval(const EvalArgs& args);
 
+// ONNX Runtime offline optimisation (see kprcnn::optimize_model); level: basic, extended or all.
 struct OptimizeArgs {
   std::filesystem::path input, output;
   std::string level = "basic";

@@ -1,13 +1,16 @@
-// kprcnn eval: COCO keypoint and box AP of a results file (kprcnn::evaluate_coco), a table and optional JSON.
+// kprcnn eval: COCO keypoint and box AP of a results file (kprcnn::evaluate_coco), a table and optional JSON;
+// with --model and --images it first runs the model on the ground truth's images, as kprcnn predict would.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <sstream>
+#include <system_error>
 
 #include "commands.h"
-#include "kprcnn/error.h"
-#include "kprcnn/eval.h"
-#include "kprcnn/image.h"
+#include "kprcnn/kprcnn.h"
+#include "pipeline.h"
 
 namespace kprcnn::cli {
 namespace {
@@ -39,13 +42,120 @@ void row(const char* label, double value) {
   std::cout << "  " << label << text << "\n";
 }
 
+// Runs the model on every ground-truth image (images / file_name) and returns its detections as a COCO results
+// file. Every image must be there and decode at the size the ground truth gives: a missing or different image
+// would make the scores silently wrong, so it is an error naming the image.
+std::string predict_ground_truth(const EvalArgs& args) {
+  namespace fs = std::filesystem;
+  const std::vector<CocoImage> images = read_coco_images(args.annotations);
+  std::error_code ec;
+  if (!fs::is_directory(args.images, ec)) {
+    throw Error(ErrorCode::kIo, "--images " + args.images.string() + " is not a folder");
+  }
+  std::size_t missing = 0;
+  std::string first_missing;
+  for (const auto& image : images) {
+    if (!fs::is_regular_file(args.images / image.file_name, ec)) {
+      if (missing++ == 0) first_missing = image.file_name;
+    }
+  }
+  if (missing > 0) {
+    throw Error(ErrorCode::kIo, std::to_string(missing) + " of the ground truth's " + std::to_string(images.size()) +
+                                    " images are not in " + args.images.string() + " (the first: " + first_missing +
+                                    "); give the folder the annotations' file_names are relative to");
+  }
+  const auto started = std::chrono::steady_clock::now();
+  DetectorOptions detector_options;
+  detector_options.intra_op_threads = args.threads;
+  detector_options.colormap = args.colormap;
+  if (!args.no_cache) detector_options.model_cache_dir = default_model_cache_dir();
+  const Detector detector(args.model, detector_options);
+  PredictOptions predict;
+  predict.threshold = args.min_score;
+  predict.size = args.size;
+  predict.divisor = args.divisor;
+
+  struct Item {
+    std::size_t index = 0;
+    Image image;
+    int width = 0, height = 0;
+    std::vector<Detection> detections;
+    std::optional<Error> error;
+  };
+  std::vector<CocoImageResult> results(images.size());
+  auto load = [&](std::size_t i) {
+    Item item;
+    item.index = i;
+    try {
+      const fs::path path = args.images / images[i].file_name;
+      if (args.fast_decode) {
+        ReducedImage reduced = decode_image_reduced(read_file(path), args.size);
+        item.image = std::move(reduced.image);
+        item.width = reduced.source_width, item.height = reduced.source_height;
+      } else {
+        item.image = read_image(path);
+        item.width = item.image.width, item.height = item.image.height;
+      }
+      const CocoImage& gt = images[i];
+      if ((gt.width && gt.width != item.width) || (gt.height && gt.height != item.height)) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    gt.file_name + " is " + std::to_string(item.width) + "x" + std::to_string(item.height) +
+                        " (after EXIF orientation) but the ground truth says " + std::to_string(gt.width) + "x" +
+                        std::to_string(gt.height) + ": its annotations would not match the model's coordinates");
+      }
+    } catch (const Error& e) {
+      item.error = e;
+    }
+    return item;
+  };
+  auto infer = [&](Item& item) {
+    if (item.error) return;
+    PredictOptions p = predict;
+    p.source_width = item.width, p.source_height = item.height;
+    item.detections = detector.predict(item.image, p).detections;
+  };
+  auto store = [&](Item& item) {
+    if (item.error) {
+      throw Error(item.error->code(), "image " + images[item.index].file_name + ": " + item.error->what());
+    }
+    results[item.index] = {images[item.index].id, std::move(item.detections)};
+    item.image = Image();
+  };
+  run_pipeline(images.size(), load, infer, store);
+  std::string json = to_coco_json(results);
+  if (!args.write_results.empty()) write_file_atomic(args.write_results, json);
+  if (!args.quiet) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::fprintf(stderr, "ran %s on %zu images at --size %d in %.1f s (%.2f images/s, load included)\n",
+                 args.model.filename().c_str(), images.size(), args.size, s, images.size() / s);
+  }
+  return json;
+}
+
 }  // namespace
 
 int run_eval(const EvalArgs& args) {
   CocoEvalOptions options;
   if (!args.sigmas.empty()) options.sigmas = parse_sigmas(args.sigmas);
   options.threshold = args.threshold;
-  const CocoEvalResult r = evaluate_coco(args.annotations, args.results, options);
+  const bool run_model = !args.model.empty() || !args.images.empty();
+  if (run_model == !args.results.empty() || (run_model && (args.model.empty() || args.images.empty()))) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "give either --results FILE (a COCO results file to score) or --model M.onnx with --images DIR (run "
+                "the model on the ground truth's images)");
+  }
+  if (!run_model && !args.write_results.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "--write-results needs --model and --images");
+  }
+  CocoEvalResult r;
+  if (run_model) {
+    const std::string results = predict_ground_truth(args);
+    const std::vector<std::uint8_t> gt = read_file(args.annotations);
+    r = evaluate_coco_json(std::string(gt.begin(), gt.end()), results, options, args.annotations.string(),
+                           args.model.filename().string());
+  } else {
+    r = evaluate_coco(args.annotations, args.results, options);
+  }
   std::cout << r.images << " images, " << r.ground_truths << " ground-truth objects, " << r.detections
             << " detections; OKS sigmas (" << r.sigmas_source << "):";
   for (const double s : r.sigmas) std::cout << " " << s;

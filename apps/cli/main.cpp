@@ -55,7 +55,28 @@ int main(int argc, char** argv) {
   EvalArgs eval;
   auto* ev = app.add_subcommand("eval", "COCO keypoint and box AP of a results file, computed as pycocotools does");
   ev->add_option("--annotations", eval.annotations, "COCO keypoint ground truth (JSON)")->required();
-  ev->add_option("--results", eval.results, "Results to score (what `kprcnn predict --coco` writes)")->required();
+  ev->add_option("--results", eval.results, "Results to score (what `kprcnn predict --coco` writes)");
+  ev->add_option("-m,--model", eval.model, "Run this model (.onnx) on the ground truth's images instead");
+  ev->add_option("--images", eval.images, "With --model: the folder holding the ground truth's file_names");
+  ev->add_option("--min-score", eval.min_score,
+                 "With --model: detections scored for AP are those scoring above this (the operating point is "
+                 "--threshold)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0f, 1.0f));
+  ev->add_option("-s,--size", eval.size, "With --model: shorter side of the model input (as kprcnn predict)")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 4096));
+  ev->add_option("--divisor", eval.divisor, "With --model: as kprcnn predict --divisor")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  ev->add_option("--threads", eval.threads, "With --model: ONNX Runtime intra-op threads (0: one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 256));
+  ev->add_flag("--no-cache", eval.no_cache, "With --model: do not use the optimised-model cache");
+  ev->add_flag("--fast-decode", eval.fast_decode, "With --model: as kprcnn predict --fast-decode");
+  ev->add_option("--write-results", eval.write_results,
+                 "With --model: also write the model's detections as a COCO results file");
+  ev->add_flag("-q,--quiet", eval.quiet, "With --model: no progress line");
   ev->add_option("--sigmas", eval.sigmas,
                  "OKS sigmas s1,...,sK (default: the category's kprcnn_oks_sigmas, else COCO's for K = 17, else 0.05)");
   ev->add_option("--threshold", eval.threshold,

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -66,6 +67,19 @@ CocoEvalResult evaluate_coco(const std::filesystem::path& annotations, const std
 CocoEvalResult evaluate_coco_json(const std::string& annotations_json, const std::string& results_json,
                                   const CocoEvalOptions& options = {}, const std::string& annotations_name = "GT",
                                   const std::string& results_name = "results");
+
+// One entry of the ground truth's "images" list: what `kprcnn eval --images DIR --model M` runs the model on
+// (DIR / file_name). width and height are 0 when the file does not give them.
+struct CocoImage {
+  std::int64_t id = 0;
+  std::string file_name;
+  int width = 0, height = 0;
+};
+
+// The ground truth's images, in file order, after the same checks evaluate_coco makes of the whole file (so a
+// file that would be refused later is refused before any image is run). Also kInvalidArgument: an image without
+// a "file_name", or two images with the same one.
+std::vector<CocoImage> read_coco_images(const std::filesystem::path& annotations);
 
 // {"keypoints": {"AP", "AP50", ...}, "bbox": {...}, "operating_point": {"threshold", "precision", "recall", "f1",
 //  "mean_error_px", "mean_error_rel", "pck_0.05", "pck_0.1"}, "images": N, "detections": N}

@@ -213,3 +213,100 @@ def test_operating_point_by_hand(tmp_path):
                 "mean_error_rel": 0.06, "pck_0.05": 0.0, "pck_0.1": 1.0}  # fmt: skip
     for key, value in expected.items():
         assert op[key] == pytest.approx(value, abs=1e-9), key
+
+
+# --- kprcnn eval --model M --images DIR: the model is run on the ground truth's images first -------------------
+
+
+def fake_model_case(tmp_path):
+    """Two 640x480 images (run at --size 480: the input tensor is the image, so the fake model's constant outputs are
+    the reported coordinates) and a ground truth with one face on each; one more image in the folder the ground
+    truth does not list (ignored)."""
+    from PIL import Image
+
+    from test_cli import fake_detector
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a.jpg", "b.png", "unlisted.jpg"):
+        Image.new("RGB", (640, 480), (90, 120, 150)).save(folder / name)
+    face = [120.0, 130.0, 2, 160.0, 130.0, 2, 140.0, 160.0, 2]
+    gt = {"info": {}, "images": [{"id": 7, "file_name": "a.jpg", "width": 640, "height": 480},
+                                 {"id": 9, "file_name": "b.png", "width": 640, "height": 480}],
+          "categories": [{"id": 1, "keypoints": ["a", "b", "c"], "kprcnn_oks_sigmas": SIGMAS}],
+          "annotations": [{"id": i + 1, "image_id": image, "category_id": 1, "bbox": [100, 100, 80, 80],
+                           "area": 6400, "iscrowd": 0, "keypoints": face, "num_keypoints": 3}
+                          for i, image in enumerate((7, 9))]}  # fmt: skip
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    model = fake_detector(tmp_path / "fake.onnx", boxes=[[100, 100, 180, 180], [300, 300, 340, 350]],
+                          scores=[0.9, 0.03], keypoints=[[[121, 131, 1], [161, 129, 1], [140, 162, 1]],
+                                                         [[310, 310, 1], [330, 310, 1], [320, 330, 1]]],
+                          kp_scores=[[5, 5, 5], [5, 5, 5]])  # fmt: skip
+    return tmp_path / "gt.json", folder, model, gt
+
+
+def run_eval(*args, check=0):
+    proc = subprocess.run([CLI, "eval", *map(str, args)], capture_output=True, text=True, timeout=120)
+    if check is not None:
+        assert proc.returncode == check, proc.stdout + proc.stderr
+    return proc
+
+
+def test_eval_runs_the_model_on_the_ground_truth_images(tmp_path):
+    gt, folder, model, _ = fake_model_case(tmp_path)
+    results, stats = tmp_path / "results.json", tmp_path / "stats.json"
+    proc = run_eval("--annotations", gt, "--images", folder, "--model", model, "--size", 480, "--no-cache",
+                    "--write-results", results, "--json", stats)  # fmt: skip
+    assert "ran fake.onnx on 2 images" in proc.stderr
+    written = json.loads(results.read_text())
+    # Ground-truth image ids, in its order; the 0.03 detection is below --min-score 0.05.
+    assert [(r["image_id"], r["score"]) for r in written] == [(7, pytest.approx(0.9)), (9, pytest.approx(0.9))]
+    assert written[0]["keypoints"] == [121, 131, 2, 161, 129, 2, 140, 162, 2]
+    assert written[0]["bbox"] == [100, 100, 80, 80]
+    got = json.loads(stats.read_text())
+    expected = pycocotools_stats(gt, results)
+    for kind in ("keypoints", "bbox"):
+        for name, value in expected[kind].items():
+            assert abs(got[kind][name] - value) <= 1e-9, (kind, name)
+    assert got["images"] == 2 and got["detections"] == 2 and got["operating_point"]["recall"] == 1.0
+    # --min-score 0 keeps the low one too: two more detections, one false positive per image at any threshold.
+    run_eval("--annotations", gt, "--images", folder, "--model", model, "--size", 480, "--no-cache", "--min-score",
+             0, "--threshold", 0.01, "--json", stats)  # fmt: skip
+    assert json.loads(stats.read_text())["operating_point"]["precision"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "case, code, fragment",
+    [
+        ("missing-image", 3, "1 of the ground truth's 2 images are not in"),
+        ("other-size", 2, "b.png is 320x240 (after EXIF orientation) but the ground truth says 640x480"),
+        ("duplicate-file-name", 2, "duplicate file_name a.jpg"),
+        ("no-file-name", 2, '"file_name" is missing'),
+        ("results-and-model", 2, "give either --results FILE"),
+        ("model-without-images", 2, "give either --results FILE"),
+        ("write-results-without-model", 2, "--write-results needs --model"),
+    ],
+)
+def test_eval_with_a_model_refuses_what_would_give_wrong_numbers(tmp_path, case, code, fragment):
+    from PIL import Image
+
+    gt, folder, model, doc = fake_model_case(tmp_path)
+    args = ["--annotations", gt, "--images", folder, "--model", model, "--size", 480, "--no-cache"]
+    if case == "missing-image":
+        (folder / "b.png").unlink()
+    elif case == "other-size":
+        Image.new("RGB", (320, 240)).save(folder / "b.png")
+    elif case == "duplicate-file-name":
+        doc["images"][1]["file_name"] = "a.jpg"
+    elif case == "no-file-name":
+        del doc["images"][0]["file_name"]
+    elif case == "results-and-model":
+        args += ["--results", gt]
+    elif case == "model-without-images":
+        args = ["--annotations", gt, "--model", model]
+    elif case == "write-results-without-model":
+        args = ["--annotations", gt, "--results", gt, "--write-results", tmp_path / "r.json"]
+    gt.write_text(json.dumps(doc))
+    proc = run_eval(*args, "--json", tmp_path / "stats.json", check=code)
+    assert fragment in proc.stderr
+    assert not (tmp_path / "stats.json").exists()
