@@ -51,7 +51,7 @@ std::string read_file(const std::filesystem::path& path, const char* what) {
 Json parse(const std::string& text, const std::string& name) {
   try {
     return Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for numbers beyond a double (1e400)
     std::string reason = e.what();
     if (const auto p = reason.find("] "); p != std::string::npos) reason = reason.substr(p + 2);
     bad(name, "not valid JSON (" + reason + ")");

@@ -15,6 +15,13 @@ label, and the keypoint displacement is reported in pixels and as a share of the
 box area). ``--max-displacement PCT`` turns the report into a gate: the output is not kept when the mean
 displacement exceeds it or a detection is lost.
 
+With ground truth (``--eval GT.json``, images in ``--eval-images DIR``, default GT.json's folder), both models are
+scored by ``kprcnn eval --model`` (COCO keypoint and box AP as pycocotools computes it, and the operating point at
+``--threshold``), the figures printed side by side and stored in the metadata; ``--max-ap-drop POINTS`` is then
+the gate: nothing is written when the INT8 model's keypoint AP is more than POINTS AP points (AP x 100) below the
+float model's. The displacement check then runs only when asked for (``--check-images`` or
+``--max-displacement``).
+
 Needs the Python packages ``onnxruntime`` (the release kprcnn runs, for the same kernels) and ``onnx`` >= 1.14
 (``onnx.reference``): ``scripts/setup.sh`` installs both into ``build/venv``, which ``kprcnn quantize`` uses.
 Exit status: 0 on success, 1 on an error (one line ``error: ...`` on stderr), 2 on a usage error.
@@ -169,6 +176,54 @@ def check_accuracy(source: Path, quantised: Path, images: list[Path], threshold:
     return compare(reference, result)
 
 
+# --- accuracy against ground truth (kprcnn eval) --------------------------------------------------------------
+
+EVAL_ROWS = [("keypoints", "AP", "keypoint AP"), ("keypoints", "AP50", "keypoint AP50"),
+             ("keypoints", "AP75", "keypoint AP75"), ("keypoints", "AR", "keypoint AR"), ("bbox", "AP", "box AP"),
+             ("operating_point", "precision", "precision"), ("operating_point", "recall", "recall"),
+             ("operating_point", "f1", "F1"), ("operating_point", "mean_error_px", "keypoint error, px"),
+             ("operating_point", "pck_0.05", "PCK@0.05")]  # fmt: skip
+
+
+def evaluate(cli: Path, model: Path, annotations: Path, images: Path, threshold: float, size: int, out: Path) -> dict:
+    """kprcnn eval --model: the stats JSON (keypoints, bbox, operating_point, images, detections)."""
+    cmd = [str(cli), "eval", "--annotations", str(annotations), "--images", str(images), "--model", str(model),
+           "--threshold", str(threshold), "--size", str(size), "--json", str(out), "--quiet"]  # fmt: skip
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=7200)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ExportError(f"the evaluation could not run {cli}: {e}") from e
+    if result.returncode != 0:
+        detail = (result.stderr.strip() or f"exit {result.returncode}").splitlines()
+        raise ExportError(f"kprcnn eval of {model.name} failed: {' | '.join(detail[-3:])}")
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def eval_table(reference: dict, quantised: dict) -> str:
+    lines = [f"{'':22}{'float':>10}{'INT8':>10}{'change':>10}"]
+    for group, key, label in EVAL_ROWS:
+        a, b = reference[group][key], quantised[group][key]
+        change = f"{b - a:+10.4f}" if a >= 0 and b >= 0 else f"{'':>10}"
+        lines.append(f"{label:22}{a:10.4f}{b:10.4f}{change}")
+    return "\n".join(lines)
+
+
+def ap_points_lost(reference: dict, quantised: dict) -> float:
+    return 100 * (reference["keypoints"]["AP"] - quantised["keypoints"]["AP"])
+
+
+def check_against_ground_truth(source: Path, quantised: Path, args: argparse.Namespace) -> dict:
+    cli = find_cli()
+    if cli is None:
+        raise ExportError("--eval needs the kprcnn binary: set KPRCNN_CLI or put kprcnn on PATH")
+    with tempfile.TemporaryDirectory(prefix="kprcnn-quantize-eval-") as tmp:
+        images = args.eval_images or args.eval.parent
+        reference = evaluate(cli, source, args.eval, images, args.threshold, args.size, Path(tmp) / "float.json")
+        result = evaluate(cli, quantised, args.eval, images, args.threshold, args.size, Path(tmp) / "int8.json")
+    return {"images": reference["images"], "threshold": args.threshold, "float": reference, "int8": result,
+            "keypoint_ap_points_lost": ap_points_lost(reference, result)}
+
+
 # --- quantisation -----------------------------------------------------------------------------------------------
 
 
@@ -184,6 +239,16 @@ def quantize(args: argparse.Namespace) -> int:
         raise ExportError(f"cannot write into {output.parent}: not a writable folder")
     calibration = list_images(args.calibration, "--calibration")
     check = list_images(args.check_images, "--check-images") if args.check_images else calibration
+    if args.eval is not None and not args.eval.is_file():
+        raise ExportError(f"--eval {args.eval} is not a file; give a COCO keypoint ground truth (JSON)")
+    if args.eval_images is not None and not args.eval_images.is_dir():
+        raise ExportError(f"--eval-images {args.eval_images} is not a folder")
+    if (args.eval_images is not None or args.max_ap_drop is not None) and args.eval is None:
+        raise ExportError("--eval-images and --max-ap-drop need --eval GT.json (the ground truth to score on)")
+    if args.max_ap_drop is not None and not 0 <= args.max_ap_drop <= 100:
+        raise ExportError("--max-ap-drop is in AP points (0-100)")
+    displacement_check = not args.no_check and (
+        args.eval is None or args.check_images is not None or args.max_displacement is not None)
     if args.threshold < 0 or args.threshold > 1 or not 16 <= args.size <= 4096:
         raise ExportError("--threshold must lie in [0, 1] and --size in [16, 4096]")
 
@@ -234,8 +299,27 @@ def quantize(args: argparse.Namespace) -> int:
             "onnxruntime": onnxruntime.__version__,
         }
         accuracy = None
-        if not args.no_check:
-            onnx.save(quantised, temp)
+        onnx.save(quantised, temp)
+        if args.eval is not None:
+            print(f"quantised in {time.monotonic() - started:.0f} s; scoring both models on {args.eval} "
+                  f"(kprcnn eval, threshold {args.threshold})", file=sys.stderr)
+            scored = check_against_ground_truth(source, Path(temp), args)
+            table = eval_table(scored["float"], scored["int8"])
+            lost = scored["keypoint_ap_points_lost"]
+            print(f"accuracy on {scored['images']} ground-truth images:\n{table}", file=sys.stderr)
+            how["eval"] = {"annotations": args.eval.name, "images": scored["images"], "threshold": args.threshold,
+                           "keypoint_ap_float": scored["float"]["keypoints"]["AP"],
+                           "keypoint_ap_int8": scored["int8"]["keypoints"]["AP"],
+                           "box_ap_float": scored["float"]["bbox"]["AP"], "box_ap_int8": scored["int8"]["bbox"]["AP"],
+                           "operating_point_float": scored["float"]["operating_point"],
+                           "operating_point_int8": scored["int8"]["operating_point"]}  # fmt: skip
+            if args.max_ap_drop is not None and lost > args.max_ap_drop:
+                raise ExportError(
+                    f"the INT8 model loses {lost:.2f} keypoint AP points on {args.eval.name} (--max-ap-drop "
+                    f"{args.max_ap_drop:g}); nothing written. Calibrate on more of your own images, quantise fewer "
+                    "operators, or use the float model"
+                )
+        if displacement_check:
             print(f"quantised in {time.monotonic() - started:.0f} s; measuring accuracy against {source.name} on "
                   f"{len(check)} image(s) (threshold {args.threshold})", file=sys.stderr)
             accuracy = check_accuracy(source, Path(temp), check, args.threshold, args.size)
@@ -263,6 +347,10 @@ def quantize(args: argparse.Namespace) -> int:
           f"{time.monotonic() - started:.0f} s")
     if accuracy is not None:
         print(f"accuracy vs {source.name}: {describe(accuracy)}")
+    if "eval" in how:
+        e = how["eval"]
+        print(f"keypoint AP on {args.eval.name}: float {e['keypoint_ap_float']:.4f}, INT8 {e['keypoint_ap_int8']:.4f} "
+              f"({100 * (e['keypoint_ap_int8'] - e['keypoint_ap_float']):+.2f} points)")
     return 0
 
 
@@ -283,7 +371,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-displacement", type=float, metavar="PCT",
                    help="fail (write nothing) when a detection is lost or the mean keypoint displacement exceeds "
                    "PCT percent of the box size")
-    p.add_argument("--no-check", action="store_true", help="skip the accuracy check")
+    p.add_argument("--no-check", action="store_true", help="skip the displacement check")
+    p.add_argument("--eval", type=Path, metavar="GT.json",
+                   help="COCO keypoint ground truth: score both models with kprcnn eval (AP, operating point)")
+    p.add_argument("--eval-images", type=Path, metavar="DIR",
+                   help="folder holding the ground truth's file_names (default: the folder of GT.json)")
+    p.add_argument("--max-ap-drop", type=float, metavar="POINTS",
+                   help="with --eval: fail (write nothing) when the INT8 keypoint AP is more than POINTS AP points "
+                   "(AP x 100) below the float model's")
     return p
 
 

@@ -195,6 +195,45 @@ def colormap_seeds(out):
         write(d, name + ".json", text)
 
 
+def coco_eval_seeds(out):
+    """Ground truth NUL results (fuzz_coco_eval splits there), and ground truth alone (scored against a fixed list)."""
+    d = out / "coco_eval"
+    face = [10, 10, 2, 20, 10, 2, 15, 20, 2]
+    gt = {"info": {}, "images": [{"id": 1, "file_name": "1.jpg", "width": 100, "height": 80}, {"id": 2}],
+          "categories": [{"id": 1, "name": "face", "keypoints": ["a", "b", "c"], "kprcnn_oks_sigmas": [0.06, 0.06, 0.07]}],
+          "annotations": [
+              {"id": 1, "image_id": 1, "category_id": 1, "bbox": [5, 5, 20, 20], "area": 400, "iscrowd": 0,
+               "keypoints": face, "num_keypoints": 3},
+              {"id": 2, "image_id": 1, "category_id": 1, "bbox": [40, 40, 30, 30], "area": 900, "iscrowd": 1,
+               "keypoints": [0] * 9, "num_keypoints": 0},
+              {"id": 3, "image_id": 2, "category_id": 1, "bbox": [0, 0, 2, 2], "area": 3, "iscrowd": 0,
+               "keypoints": [1, 1, 1, 0, 0, 0, 2, 2, 2], "num_keypoints": 2}]}  # fmt: skip
+    results = [{"image_id": 1, "category_id": 1, "score": 0.9, "keypoints": [11, 10, 2, 20, 11, 2, 15, 21, 2],
+                "bbox": [5, 6, 19, 20]},
+               {"image_id": 1, "category_id": 1, "score": 0.9, "keypoints": face, "bbox": [40, 40, 30, 30]},
+               {"image_id": 2, "category_id": 1, "score": 0.3, "keypoints": [1, 1, 2, 1, 2, 2, 2, 2, 2],
+                "bbox": [0, 0, 2, 2]}]  # fmt: skip
+    no_boxes = [{k: v for k, v in r.items() if k != "bbox"} for r in results]
+    text = json.dumps(gt)
+    write(d, "pair.json", text + "\0" + json.dumps(results))
+    write(d, "pair-keypoints-only.json", text + "\0" + json.dumps(no_boxes))
+    write(d, "pair-no-results.json", text + "\0[]")
+    write(d, "gt-only.json", text)
+    write(d, "gt-17.json", json.dumps({**gt, "categories": [{"id": 1, "keypoints": [str(i) for i in range(17)]}],
+                                       "annotations": []}))
+    bad = {
+        "duplicate-image": text.replace('{"id": 2}', '{"id": 1}'),
+        "negative-area": text.replace('"area": 400', '"area": -400'),
+        "nan-results": text + "\0" + json.dumps(results).replace("0.3", "NaN"),
+        "huge": text.replace("400", "1e400"),
+        "unknown-image": text + "\0" + json.dumps([{**results[0], "image_id": 9}]),
+        "short-keypoints": text + "\0" + json.dumps([{**results[0], "keypoints": [1, 2]}]),
+        "deep": "[" * 600 + "]" * 600,
+    }
+    for name, value in bad.items():
+        write(d, name + ".json", value)
+
+
 def external_data_seeds(out, model):
     d = out / "external_data"
     if model and Path(model).exists():
@@ -326,6 +365,7 @@ def main():
     decode_seeds(args.out)
     exif_seeds(args.out)
     colormap_seeds(args.out)
+    coco_eval_seeds(args.out)
     external_data_seeds(args.out, args.model)
     postprocess_seeds(args.out)
     server_seeds(args.out)

@@ -147,3 +147,62 @@ def test_bad_inputs_are_clear_errors(tmp_path, photos):
     proc = quantize(model, tmp_path / "o.onnx", "--calibration", photos, python="/usr/bin/python3", check=1)
     assert "scripts/setup.sh" in proc.stderr and "onnxruntime" in proc.stderr
     assert "usage" in quantize(check=2).stderr.lower()
+
+
+def ground_truth_from(model, photos, tmp_path, sigma):
+    """A COCO ground truth whose objects are the float model's own detections (float AP = 1 by construction), with
+    OKS sigmas so small that the INT8 model's sub-pixel moves cost AP."""
+    subprocess.run([CLI, "predict", "--no-cache", "-m", model, "-i", photos, "-o", tmp_path / "gt-pred", "--size",
+                    "128", "--no-draw", "-q"], check=True, capture_output=True)  # fmt: skip
+    images, anns = [], []
+    for i, photo in enumerate(sorted(photos.iterdir()), start=1):
+        doc = read_json(tmp_path / "gt-pred" / (photo.stem + ".json"))
+        images.append({"id": i, "file_name": photo.name, "width": doc["width"], "height": doc["height"]})
+        for det in doc["detections"]:
+            x1, y1, x2, y2 = det["box"]
+            kps = [v for k in det["keypoints"] for v in (k["x"], k["y"], 2)]
+            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
+                         "area": (x2 - x1) * (y2 - y1), "iscrowd": 0, "keypoints": kps, "num_keypoints": 3})
+    gt = {"info": {}, "images": images, "annotations": anns,
+          "categories": [{"id": 1, "name": "thing", "keypoints": ["a", "b", "c"], "kprcnn_oks_sigmas": [sigma] * 3}]}
+    path = photos / "annotations.json"  # beside the images: --eval-images defaults to its folder
+    path.write_text(json.dumps(gt))
+    return path
+
+
+def test_eval_scores_both_models_and_gates_on_the_ap_drop(tmp_path, photos):
+    model = conv_detector(tmp_path / "m.onnx")
+    gt = ground_truth_from(model, photos, tmp_path, sigma=0.01)
+    out = tmp_path / "m-int8.onnx"
+    proc = quantize(model, out, "--calibration", photos, "--size", 128, "--eval", gt)
+    assert "keypoint AP" in proc.stderr and "float" in proc.stderr and "INT8" in proc.stderr
+    assert "detections vs" not in proc.stdout  # with --eval, the displacement check only runs when asked for
+    how = json.loads({m.key: m.value for m in onnx.load(str(out)).metadata_props}["kprcnn.quantization"])
+    e = how["eval"]
+    assert e["images"] == 4 and e["keypoint_ap_float"] == 1.0 and e["operating_point_float"]["recall"] == 1.0
+    assert 0 <= e["keypoint_ap_int8"] < 1.0, "INT8 lost no AP even at this sigma: the test does not exercise it"
+    lost = 100 * (e["keypoint_ap_float"] - e["keypoint_ap_int8"])
+    assert f"({-lost:+.2f} points)" in proc.stdout
+
+    gated = tmp_path / "gated.onnx"
+    proc = quantize(model, gated, "--calibration", photos, "--size", 128, "--eval", gt, "--max-ap-drop",
+                    round(lost / 2, 3), check=1)  # fmt: skip
+    assert "keypoint AP points" in proc.stderr and "nothing written" in proc.stderr
+    assert not gated.exists() and not list(tmp_path.glob(".gated.onnx.*"))
+    quantize(model, gated, "--calibration", photos, "--size", 128, "--eval", gt, "--max-ap-drop", lost + 0.01)
+    assert gated.is_file()
+
+
+def test_eval_bad_inputs(tmp_path, photos):
+    model = conv_detector(tmp_path / "m.onnx")
+    assert "need --eval" in quantize(model, tmp_path / "o.onnx", "--calibration", photos, "--max-ap-drop", 1,
+                                     check=1).stderr  # fmt: skip
+    assert "is not a file" in quantize(model, tmp_path / "o.onnx", "--calibration", photos, "--eval",
+                                       tmp_path / "nope.json", check=1).stderr  # fmt: skip
+    gt = ground_truth_from(model, photos, tmp_path, sigma=0.05)
+    other = tmp_path / "other"
+    other.mkdir()
+    proc = quantize(model, tmp_path / "o.onnx", "--calibration", photos, "--eval", gt, "--eval-images", other,
+                    check=1)  # fmt: skip
+    assert "kprcnn eval of m.onnx failed" in proc.stderr and "are not in" in proc.stderr
+    assert not (tmp_path / "o.onnx").exists()

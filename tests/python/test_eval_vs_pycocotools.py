@@ -138,9 +138,10 @@ def test_the_cases_cover_what_they_claim():
         (lambda gt, res: ({**gt, "annotations": gt["annotations"] + gt["annotations"][:1]}, res), "duplicate annotation id"),
         (lambda gt, res: ({**gt, "annotations": [{**gt["annotations"][0], "area": -5}]}, res), '"area" is negative'),
         (lambda gt, res: ({k: v for k, v in gt.items() if k != "images"}, res), '"images" is missing'),
+        (lambda gt, res: (gt, json.dumps(res)[:-1] + ', {"score": 1e400}]'), "number overflow parsing '1e400'"),
     ],
     ids=["json", "unknown-image", "unknown-category", "keypoint-length", "score-type", "duplicate-id",
-         "negative-area", "no-images"],
+         "negative-area", "no-images", "number-overflow"],
 )
 def test_bad_files_name_the_entry(tmp_path, change, fragment):
     gt_doc, results = generate(1, True)
