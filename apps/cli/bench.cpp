@@ -35,7 +35,7 @@ struct Variant {
   std::string name = "kprcnn";
   fs::path model;
   bool spin = false, arena = true, pattern = false, cache = true, dct = false;
-  int threads = 0, warm_up = 0;
+  int threads = 0, warm_up = 0, size = 512;
   std::unique_ptr<Detector> detector;
 };
 
@@ -45,6 +45,7 @@ Variant parse_variant(const std::string& spec, const BenchArgs& args) {
   v.spin = args.spin;
   v.threads = args.threads;
   v.cache = !args.no_cache;
+  v.size = args.size;
   std::stringstream in(spec);
   std::string item;
   while (std::getline(in, item, ',')) {
@@ -73,6 +74,9 @@ Variant parse_variant(const std::string& spec, const BenchArgs& args) {
       v.threads = std::stoi(value);
     } else if (key == "warmup") {
       v.warm_up = std::stoi(value);
+    } else if (key == "size") {
+      v.size = std::stoi(value);
+      if (v.size < 16 || v.size > 4096) throw Error(ErrorCode::kInvalidArgument, "--variant size is 16..4096");
     } else if (key == "decode") {
       if (value != "full" && value != "dct") {
         throw Error(ErrorCode::kInvalidArgument, "--variant decode is full or dct, got " + value);
@@ -81,7 +85,7 @@ Variant parse_variant(const std::string& spec, const BenchArgs& args) {
     } else {
       throw Error(
           ErrorCode::kInvalidArgument,
-          "unknown --variant key '" + key + "' (name, model, spin, arena, pattern, cache, threads, warmup, decode)");
+          "unknown --variant key '" + key + "' (name, model, spin, arena, pattern, cache, threads, warmup, size, decode)");
     }
   }
   if (v.model.empty()) throw Error(ErrorCode::kInvalidArgument, "no model: give --model or model= in --variant");
@@ -119,12 +123,12 @@ Run run_once(const Variant& v, const fs::path& image_path, const fs::path& out_s
   auto t = start;
   PredictOptions p;
   p.threshold = args.threshold;
-  p.size = args.size;
+  p.size = v.size;
   Image image;
   std::optional<ReducedImage> reduced;
   const std::vector<std::uint8_t> bytes = read_file(image_path);
   if (v.dct) {
-    reduced = decode_image_reduced(bytes, args.size);
+    reduced = decode_image_reduced(bytes, v.size);
     p.source_width = reduced->source_width;
     p.source_height = reduced->source_height;
   } else {

@@ -13,7 +13,8 @@ namespace kprcnn::cli {
 
 struct BenchArgs {
   std::filesystem::path model;
-  // name=LABEL,model=PATH,spin=0|1,arena=0|1,threads=N,cache=0|1,decode=full|dct,warmup=N (repeatable)
+  // name=LABEL,model=PATH,spin=0|1,arena=0|1,threads=N,cache=0|1,decode=full|dct,warmup=N,size=N
+  // (repeatable; size: the variant's --size)
   std::vector<std::string> variants;
   std::vector<std::filesystem::path> images;
   int reps = 5;

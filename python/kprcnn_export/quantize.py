@@ -3,7 +3,9 @@
 ONNX Runtime's quantisation tooling (``onnxruntime.quantization.quantize_static``) rewrites the compute-heavy
 operators (Conv and the box head's Gemm) to 8-bit: weights per output channel to signed 8 bits, activations to
 unsigned 8 bits (U8S8 in QDQ form, what ONNX Runtime runs on VNNI/AMX units). The activation ranges are calibrated
-(MinMax) on the user's own images, prepared exactly as ``kprcnn predict --size N`` prepares them (EXIF orientation,
+(MinMax: ONNX Runtime 1.22's Entropy and Percentile calibrators stack every run's tensors into one array and
+fail on this graph's data-dependent shapes) on the user's own images, prepared exactly as ``kprcnn predict --size N``
+prepares them (EXIF orientation,
 RGB, shorter side N with Pillow's bicubic filter, CHW / 255). Box decoding, NMS, RoiAlign and the keypoint
 decoding stay in float. The model's metadata (keypoint names, colours, export options) is kept, and
 ``kprcnn.quantization`` records how the model was made and how far its answers moved.
@@ -46,6 +48,8 @@ from kprcnn_export.common import find_cli, iou, plan_resize
 from kprcnn_export.errors import ExportError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+OPERATORS = ("Conv", "Gemm")  # the compute: backbone, FPN, heads (Conv) and the box head's two layers (Gemm)
+
 MATCH_IOU = 0.5
 
 
@@ -265,6 +269,10 @@ def quantize(args: argparse.Namespace) -> int:
         raise ExportError(f"{source} is already quantised ({metadata['kprcnn.quantization']}); quantise the float model")
     del model
 
+    operators = [op.strip() for op in args.operators.split(",") if op.strip()]
+    unknown = sorted(set(operators) - set(OPERATORS))
+    if not operators or unknown:
+        raise ExportError(f"--operators {args.operators}: choose from {', '.join(OPERATORS)} (comma-separated)")
     started = time.monotonic()
     print(f"quantising {source.name}: calibration on {len(calibration)} image(s) at --size {args.size} "
           f"(ONNX Runtime {onnxruntime.__version__})", file=sys.stderr)
@@ -277,7 +285,7 @@ def quantize(args: argparse.Namespace) -> int:
         try:
             q.quantize_static(
                 str(source), temp, CalibrationReader(calibration, args.size),
-                quant_format=q.QuantFormat.QDQ, op_types_to_quantize=["Conv", "Gemm"], per_channel=True,
+                quant_format=q.QuantFormat.QDQ, op_types_to_quantize=operators, per_channel=True,
                 activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
                 calibrate_method=q.CalibrationMethod.MinMax,
                 extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
@@ -294,7 +302,7 @@ def quantize(args: argparse.Namespace) -> int:
                 entry.key, entry.value = key, value
         how = {
             "method": "static INT8, QDQ, U8S8 (activations asymmetric uint8, weights symmetric int8 per channel), "
-            "Conv and Gemm",
+            + " and ".join(operators),
             "calibration": f"MinMax on {len(calibration)} image(s), --size {args.size}",
             "onnxruntime": onnxruntime.__version__,
         }
@@ -365,6 +373,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration", type=Path, required=True, metavar="DIR",
                    help="folder of your own images (10-100 representative ones) for the activation ranges")
     p.add_argument("--size", type=int, default=512, help="shorter side of the model input, as in kprcnn predict")
+    p.add_argument("--operators", default="Conv,Gemm",
+                   help="operator types quantised, comma-separated (default: %(default)s)")
     p.add_argument("--check-images", type=Path, metavar="DIR",
                    help="images for the accuracy check (default: the calibration images)")
     p.add_argument("--threshold", type=float, default=0.8, help="detections compared: score > threshold")
