@@ -13,12 +13,15 @@ demo: build
 	scripts/demo.sh $(BUILD)
 
 # Every test: unit (C++ and Pillow comparisons), exporter, model parity with torchvision.
+# Tests run side by side, one per core (ctest -j): much of the suite is single-threaded (PyTorch's tracing, pytest
+# driving subprocesses), so two cores finish it in well under the serial time.
+JOBS ?= $(shell nproc)
 test: build
-	cd $(BUILD) && ctest --output-on-failure --timeout 2400
+	cd $(BUILD) && ctest --output-on-failure --timeout 2400 -j $(JOBS)
 
 # The fast subset (no PyTorch export).
 test-unit: build
-	cd $(BUILD) && ctest --output-on-failure -L unit
+	cd $(BUILD) && ctest --output-on-failure -L unit -j $(JOBS)
 
 # The speed benchmark (bench/, never part of `make test`): the seed's Python pipeline, PyTorch eager and kprcnn
 # exact and fast on the same checkpoints and images, interleaved in one run (~30 min on an idle 2-core machine,
@@ -42,7 +45,7 @@ asan-build:
 	CC=clang CXX=clang++ KPRCNN_CMAKE_ARGS="$${KPRCNN_CMAKE_ARGS:-} -DCMAKE_BUILD_TYPE=Sanitize -DKPRCNN_FUZZ=ON -DKPRCNN_SANITIZE=address,undefined,float-cast-overflow" \
 	  $(SANITIZER_ENV) scripts/setup.sh $(ASAN_BUILD)
 test-asan: asan-build
-	cd $(ASAN_BUILD) && $(SANITIZER_ENV) ctest --output-on-failure -L unit
+	cd $(ASAN_BUILD) && $(SANITIZER_ENV) ctest --output-on-failure -L unit -j $(JOBS)
 
 # libFuzzer targets (tests/fuzz). `make fuzz`: each target FUZZ_SECONDS (600) with FUZZ_JOBS processes, in
 # build-fuzz (-O2, no tests: the fastest executions); `make fuzz-ci` (CI): each target FUZZ_SECONDS (20), -seed=1,

@@ -110,3 +110,15 @@ def _hand_to_model_store(model: Path, training_folder: Path) -> None:
 @pytest.fixture
 def colormap_file(tmp_path: Path) -> Path:
     return write_colormap(tmp_path / "kp-colormap.json", LABELS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests of the one full export carry the marker ``full_export``: ctest runs them as their own entry
+    (`exporter_full`, next to the rest of the suite when ctest runs tests in parallel)."""
+    for item in items:
+        if "exported" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.full_export)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "full_export: uses the session's full (verified) export of resnet50_fpn")
