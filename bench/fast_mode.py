@@ -43,6 +43,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import models as bench_models  # noqa: E402
 from run_bench import Worker, log, machine  # noqa: E402
 
 CHECKPOINT = ROOT / "models" / "face"
@@ -69,12 +70,14 @@ VARIANTS = {
     "post100-size240": (["--rpn-post-nms-top-n", "100"], None, 240, "100 proposals + input --size 240"),
     "post100-int8": (["--rpn-post-nms-top-n", "100"], [], 512, "100 proposals + INT8"),
     "post100-int8-size240": (["--rpn-post-nms-top-n", "100"], [], 240, "100 proposals + INT8 + input --size 240"),
-    "post100-pre300-int8-size240": (["--rpn-post-nms-top-n", "100", "--rpn-pre-nms-top-n", "300"], [], 240,
-                                    "100 proposals, 300 before NMS + INT8 + input --size 240"),
+    # The fast mode make bench measures (bench/models.py FAST["face"]): the best of the above within 1 AP point.
+    "fast": (bench_models.FAST["face"]["export"], [], bench_models.FAST["face"]["size"],
+             "**the fast mode** (bench/models.py): " + " ".join(bench_models.FAST["face"]["export"]) + " + INT8 + "
+             f"input --size {bench_models.FAST['face']['size']}"),
 }
 # Also timed (not scored: the same answers as the variant they copy): the JSON-only path, no annotated PNG
 # (decode=dct: JPEGs decoded at reduced size), the way a service answering with JSON runs.
-JSON_ONLY = ("exact", "post100-int8-size240")
+JSON_ONLY = ("exact", "fast")
 
 
 def run(cmd: list, **kw) -> subprocess.CompletedProcess:
@@ -268,7 +271,8 @@ class FastMode:
         self.prepare()
         scores = self.evaluate()
         speed = self.speed()
-        self.results.update({"scores": scores, "speed_ms": speed,
+        self.results.update({"scores": scores, "speed_ms": speed, "fast_recipe": bench_models.FAST["face"],
+                             "val": self.args.val, "threshold": THRESHOLD, "stages_ms": self.stages,
                              "variants": {k: [str(p), s] for k, (p, s) in self.paths.items()}})
         (self.out / "fast-mode.json").write_text(json.dumps(self.results, indent=1))
         table = self.report(scores, speed)

@@ -1,23 +1,26 @@
 """The benchmark's checkpoints, exports and deterministic images (bench/ only; never part of the test run).
 
-Two checkpoints, both random-init keypointrcnn_resnet50_fpn with 3 keypoints (kprcnn_export.demo, seed 0):
-  allpass   the demo/test checkpoint as is. Its 100 candidate detections all score 0.94-0.99, so with the recipe's
-            threshold 0.8 every one of them reaches the keypoint head: the worst case, unlike any trained model.
-  fewpass   the same weights with the box classifier's class-1 bias lowered by FEWPASS_BIAS_SHIFT (3.2): every
-            candidate's odds fall by e^3.2 (~24x) and the ranking is unchanged, so the graph still returns 100
-            candidates, but only the top few (2-3 on the bench images) score above 0.8 - the score distribution of a
-            trained model on a photo with a couple of objects.
+Two checkpoints:
+  face      the bundled trained model (models/face: slim architecture, 3 keypoints, internal size 240), the one
+            whose accuracy is known: bench/fast_mode.py scores every variant on the validation split, and the
+            report puts that AP beside the speeds.
+  allpass   a random-init keypointrcnn_resnet50_fpn (kprcnn_export.demo, seed 0): the recipe's architecture, no
+            accuracy to measure. Its 100 candidate detections all score 0.94-0.99, so with the threshold 0.8 every
+            one of them reaches the keypoint head: the worst case, unlike any trained model.
 
 Exports per checkpoint (python -m kprcnn_export, --no-verify: the bench compares outputs itself):
-  seed.onnx    the seed's export: default model settings (box_score_thresh 0.05, internal min_size 800)
-  exact.onnx   --box-score-thresh THRESHOLD (the predict threshold): the keypoint head runs only on kept boxes
-  fast512.onnx    exact + --min-size 512 (no 512 -> 800 upsampling inside the graph)
-  fast-fp32.onnx  fast512 + --rpn-post-nms-top-n 300 (300 proposals instead of 1000 to the box head: RoiAlign,
-                  its level merge and the box head's Gemm scale with them)
-  fast-int8.onnx  fast-fp32 statically quantised to INT8 (`kprcnn quantize --no-check`, run by run_bench.py)
+  seed.onnx       the seed's export: default model settings (box_score_thresh 0.05; the architecture's internal size)
+  exact.onnx      --box-score-thresh THRESHOLD (the predict threshold): the keypoint head runs only on kept boxes
+  fast-fp32.onnx  exact + FAST[checkpoint]["export"]: the fast mode's export options, chosen per architecture by
+                  measurement (bench/FAST_MODE.md for the trained model)
+  fast-int8.onnx  fast-fp32 statically quantised to INT8 (`kprcnn quantize --no-check` at FAST["size"], run by
+                  run_bench.py); the fast pipeline runs it at --size FAST["size"]
+  allpass also: fast512.onnx (exact + --min-size 512), for the lever table.
 
-Usage: models.py OUT_DIR [--threshold 0.8]   (idempotent: existing files are kept until the exporter's source
-changes: OUT_DIR/models/exporter-hash)
+Images (kprcnn synth face scenes, JPEG q92): 640x960 (the seed's test image size), 1920x1080, 4032x3024; a
+folder of 20 at 640x960; 12 calibration scenes of other sizes. Usage: models.py OUT_DIR [--threshold 0.8]
+(idempotent: existing files are kept until the exporter's source or the trained model changes:
+OUT_DIR/models/exporter-hash)
 """
 
 from __future__ import annotations
@@ -31,15 +34,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 
-FEWPASS_BIAS_SHIFT = 3.2
-CHECKPOINTS = ("allpass", "fewpass")
+TRAINED = ROOT / "models" / "face"
+CHECKPOINTS = ("face", "allpass")
+# The fast mode per checkpoint: export options on top of exact's, and the predict --size (= the internal size, so
+# that the graph does not resize: bench/FAST_MODE.md's "input --size 240" lever).
+FAST = {
+    "face": {"export": ["--rpn-post-nms-top-n", "100", "--rpn-pre-nms-top-n", "300"], "size": 240},
+    "allpass": {"export": ["--min-size", "512", "--rpn-post-nms-top-n", "300"], "size": 512},
+}
 # Images: (name, width, height, draw_scene seed). 640x960 as the seed's test image, Full HD, a 12 Mpx phone photo.
 IMAGES = (("img640x960", 640, 960, 0), ("img1920x1080", 1920, 1080, 0), ("img4032x3024", 4032, 3024, 0))
 FOLDER_COUNT = 20  # throughput folder: 20 images of 640x960, seeds 100..119
 JPEG_QUALITY = 92
 
 
+def colormap_of(out: Path, ckpt: str) -> Path:
+    return out / ("face-colormap.json" if ckpt == "face" else "bench-colormap.json")
+
+
 def write_checkpoints(out: Path) -> None:
+    import shutil
+
     import torch
 
     from kprcnn_export.demo import random_state_dict, write_colormap
@@ -47,20 +62,13 @@ def write_checkpoints(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "bench-colormap.json").exists():
         write_colormap(out / "bench-colormap.json")
-    state = None
-    for name in CHECKPOINTS:
-        path = out / f"{name}.pth"
-        if path.exists():
-            continue
-        if state is None:
-            state = random_state_dict(num_keypoints=3, num_classes=2, seed=0)
-        s = dict(state)
-        if name == "fewpass":
-            bias = s["roi_heads.box_predictor.cls_score.bias"].clone()
-            bias[1] -= FEWPASS_BIAS_SHIFT
-            s["roi_heads.box_predictor.cls_score.bias"] = bias
+    for name in ("face.pth", "face-colormap.json"):
+        if not (out / name).exists() or (out / name).read_bytes() != (TRAINED / name).read_bytes():
+            shutil.copy(TRAINED / name, out / name)
+    path = out / "allpass.pth"
+    if not path.exists():
         temp = path.with_suffix(".tmp")
-        torch.save(s, temp)
+        torch.save(random_state_dict(num_keypoints=3, num_classes=2, seed=0), temp)
         os.replace(temp, path)
         print(f"wrote {path}", flush=True)
 
@@ -85,7 +93,7 @@ def exporter_hash() -> str:
     import hashlib
 
     h = hashlib.sha256()
-    for f in sorted((ROOT / "python" / "kprcnn_export").glob("*.py")):
+    for f in sorted((ROOT / "python" / "kprcnn_export").glob("*.py")) + sorted(TRAINED.iterdir()):
         h.update(f.name.encode() + b"\0" + f.read_bytes())
     return h.hexdigest()[:16]
 
@@ -102,38 +110,36 @@ def export_all(out: Path, threshold: float, python: str) -> None:
             "error: this kprcnn_export has no --box-score-thresh / --min-size; the exact and fast exports need them "
             "(update the exporter)"
         )
-    colormap = out / "bench-colormap.json"
     for name in CHECKPOINTS:
-        ckpt = out / f"{name}.pth"
+        ckpt, colormap = out / f"{name}.pth", colormap_of(out, name)
+        exact = ["--box-score-thresh", str(threshold)]
         export(python, ckpt, colormap, out / f"{name}-seed.onnx", [])
-        export(python, ckpt, colormap, out / f"{name}-exact.onnx", ["--box-score-thresh", str(threshold)])
-        export(python, ckpt, colormap, out / f"{name}-fast512.onnx",
-               ["--box-score-thresh", str(threshold), "--min-size", "512"])
-        export(python, ckpt, colormap, out / f"{name}-fast-fp32.onnx",
-               ["--box-score-thresh", str(threshold), "--min-size", "512", "--rpn-post-nms-top-n", "300"])
+        export(python, ckpt, colormap, out / f"{name}-exact.onnx", exact)
+        export(python, ckpt, colormap, out / f"{name}-fast-fp32.onnx", exact + FAST[name]["export"])
+        if name == "allpass":
+            export(python, ckpt, colormap, out / f"{name}-fast512.onnx", exact + ["--min-size", "512"])
     stamp.write_text(current + "\n")
 
 
 def write_images(out: Path) -> None:
-    from kprcnn_export.demo import draw_scene
+    from kprcnn_export.synth import face_scene
 
     out.mkdir(parents=True, exist_ok=True)
-    for name, w, h, seed in IMAGES:
-        path = out / f"{name}.jpg"
+
+    def scene(path: Path, w: int, h: int, seed: int) -> None:
         if not path.exists():
-            draw_scene(w, h, seed=seed).save(path, quality=JPEG_QUALITY)
+            face_scene(w, h, seed=seed).save(path, quality=JPEG_QUALITY)
+
+    for name, w, h, seed in IMAGES:
+        scene(out / f"{name}.jpg", w, h, seed)
     folder = out / "folder"
     folder.mkdir(exist_ok=True)
     for i in range(FOLDER_COUNT):
-        path = folder / f"f{i:02d}.jpg"
-        if not path.exists():
-            draw_scene(640, 960, seed=100 + i).save(path, quality=JPEG_QUALITY)
+        scene(folder / f"f{i:02d}.jpg", 640, 960, 100 + i)
     calib = out / "calibration"  # quantisation calibration: other scenes than the measured ones
     calib.mkdir(exist_ok=True)
     for i, (w, h) in enumerate([(640, 960), (960, 640), (1024, 768), (768, 1024), (800, 800), (1280, 720)] * 2):
-        path = calib / f"c{i:02d}.jpg"
-        if not path.exists():
-            draw_scene(w, h, seed=200 + i).save(path, quality=JPEG_QUALITY)
+        scene(calib / f"c{i:02d}.jpg", w, h, 200 + i)
 
 
 def main() -> int:

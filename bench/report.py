@@ -23,13 +23,13 @@ NAMES = {
     "seed": "(a) seed: Python + Pillow + onnxruntime",
     "eager": "(b) PyTorch eager",
     "exact": "(c) kprcnn exact",
-    "fast": "(d) kprcnn fast: min-size 512, 300 proposals, INT8",
+    "fast": "(d) kprcnn fast: the checkpoint's fast export (bench/models.py FAST) in INT8",
     "fast-json": "(d') kprcnn fast, JSON only (DCT decode)",
 }
 SHORT = {"seed": "(a) seed", "eager": "(b) eager", "exact": "(c) exact", "fast": "(d) fast",
          "fast-json": "(d') fast JSON-only"}
-CKPT = {"fewpass": "few-pass (2-3 of 100 candidates > 0.8, like a trained model)",
-        "allpass": "all-pass (seed 0 random init: all 100 candidates > 0.8)"}
+CKPT = {"face": "trained: the bundled face model (models/face, slim architecture, internal size 240)",
+        "allpass": "all-pass: random-init resnet50_fpn, the recipe's architecture (seed 0: all 100 candidates > 0.8)"}
 
 
 def pct(values, q):
@@ -74,10 +74,12 @@ def summary_table(res: dict, ckpt: str) -> str:
     base_warm = warm_total(res, ckpt, "seed", img)
     base_cold = pct([r["first_file_ms"] for r in cold.get("seed", [])], 0.5)
     base_folder = folder.get("seed", {}).get("images_per_s")
+    accuracy = res.get("accuracy", {}).get(ckpt)
     lines = [
         f"| pipeline | warm, {img.removesuffix('.jpg')} median (p90) | vs (a) | cold: start → annotated file | vs (a) "
-        "| model load | peak RSS | folder (20 × 640×960) | vs (a) | agreement with (a) above the threshold |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| model load | peak RSS | folder (20 × 640×960) | vs (a) | agreement with (a) above the threshold |"
+        + (" keypoint AP (val) |" if accuracy else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|" + ("---:|" if accuracy else ""),
     ]
     for p in pipes:
         runs = pipes[p]["runs"][img]
@@ -107,8 +109,23 @@ def summary_table(res: dict, ckpt: str) -> str:
         else:
             agreement = "-"
         lines.append(f"| {SHORT[p]} | {ms(med)} ({ms(p90)}) | {ratio(base_warm, med)} | {ms(cmed)} | "
-                     f"{ratio(base_cold, cmed)} | {ms(load)} | {rss_text} | {fps} | {f'{f / base_folder:.2f}x' if f and base_folder else '-'} | {agreement} |")
+                     f"{ratio(base_cold, cmed)} | {ms(load)} | {rss_text} | {fps} | {f'{f / base_folder:.2f}x' if f and base_folder else '-'} | {agreement} |"
+                     + (f" {ap_cell(accuracy, p)} |" if accuracy else ""))
+    if accuracy:
+        acc = res["accuracy"]
+        lines += ["", f"Keypoint AP: COCO keypoint AP (`kprcnn eval`, equal to pycocotools) of the detections above "
+                  f"{acc.get('threshold')} on {acc.get('val')} validation scenes (kprcnn synth seed 2, 320×240), "
+                  f"measured by bench/fast_mode.py on {acc.get('date')} (bench/FAST_MODE.md: every lever); points: "
+                  "against exact mode. (b) eager computes what (a) does."]
     return "\n".join(lines)
+
+
+def ap_cell(accuracy: dict, pipeline: str) -> str:
+    scores = accuracy.get(pipeline if pipeline != "eager" else "seed")
+    if not scores:
+        return "-"
+    ap, exact = scores["keypoints"]["AP"], accuracy["exact"]["keypoints"]["AP"]
+    return f"{ap:.4f}" + ("" if pipeline in ("seed", "eager", "exact") else f" ({100 * (ap - exact):+.2f})")
 
 
 def stage_table(res: dict, ckpt: str) -> str:
@@ -139,7 +156,8 @@ LEVER_TEXT = {
     "exact-t1": "exact export, 1 intra-op thread",
     "exact-int8": "exact export in INT8 (internal size 800)",
     "fast512": "exact + `--min-size 512` (no 512→800 upsampling in the graph), fp32",
-    "fast-fp32": "+ `--rpn-post-nms-top-n 300`, fp32",
+    "fast-fp32": "the fast export (bench/models.py FAST) in fp32",
+    "exact-size240": "exact export at `--size 240` (face's internal size: no resize in the graph)",
     "fast512-int8": "`--min-size 512`, INT8 (without the proposal cut)",
     "fast-int8": "**+ INT8 (static QDQ, U8S8 per-channel): the fast mode**",
 }
@@ -336,21 +354,22 @@ def write(res: dict, out: Path, publish: Path | None = None) -> None:
         "",
         *[f"Note: {n}." for n in res.get("notes", [])],
         *([""] if res.get("notes") else []),
-        "Checkpoints: random-init keypointrcnn_resnet50_fpn, 3 keypoints (bench/models.py). **all-pass** is the "
-        "demo/test model (seed 0): its 100 candidates all score 0.94-0.99, so with the threshold 0.8 all 100 reach "
-        "the keypoint head (7.4 GFLOP each) - no trained model behaves so. **few-pass** is the same weights with the "
-        "box classifier's class-1 bias lowered by 3.2: the same 100 candidates, ranked alike, but only 2-3 above 0.8 "
-        "on these images, as a trained model on a photo with a couple of objects. Images: generated scenes "
-        "(kprcnn_export.demo.draw_scene), JPEG q92: 640×960, 1920×1080, 4032×3024. Threshold 0.8, input shorter "
-        "side 512 (the recipe's resize_img, divisor 1).",
+        "Checkpoints (bench/models.py): **face**, the bundled trained model (models/face: slim architecture, "
+        "3 keypoints, internal size 240), whose accuracy is known (keypoint AP on the validation split, from "
+        "bench/fast_mode.py); **all-pass**, a random-init keypointrcnn_resnet50_fpn (the recipe's architecture; "
+        "seed 0): its 100 candidates all score 0.94-0.99, so with the threshold 0.8 all 100 reach the keypoint "
+        "head (7.4 GFLOP each) - the worst case, no trained model behaves so, and no accuracy to measure. Images: "
+        "kprcnn synth face scenes, JPEG q92: 640×960, 1920×1080, 4032×3024. Threshold 0.8, input shorter side 512 "
+        "(the recipe's resize_img, divisor 1) except the fast mode's own size.",
         "",
-        "Exports: (a) the seed-style export (default model settings: box_score_thresh 0.05, internal min_size 800); "
-        "(c) `--box-score-thresh 0.8` (the predict threshold inside the graph: NMS and the keypoint head see only "
-        "boxes that will be kept; the detections above 0.8 are the same); (d) `--box-score-thresh 0.8 --min-size "
-        "512 --rpn-post-nms-top-n 300` (the graph no longer upsamples the 512-px input to 800; 300 proposals "
-        "instead of 1000) quantised to INT8 with ONNX Runtime's `quantize_static` (`kprcnn quantize`: QDQ, U8S8, "
-        "per-channel, MinMax on 12 other generated scenes). (d) changes the answers: its accuracy is reported "
-        "below.",
+        "Exports: (a) the seed-style export (default model settings: box_score_thresh 0.05, the architecture's "
+        "internal size: 240 for face, 800 for resnet50_fpn); (c) `--box-score-thresh 0.8` (the predict threshold "
+        "inside the graph: NMS and the keypoint head see only boxes that will be kept; the detections above 0.8 "
+        "are the same); (d) exact + the checkpoint's fast options (face: `--rpn-post-nms-top-n 100 "
+        "--rpn-pre-nms-top-n 300`, run at `--size 240` = its internal size; all-pass: `--min-size 512 "
+        "--rpn-post-nms-top-n 300` at `--size 512`) quantised to INT8 with ONNX Runtime's `quantize_static` "
+        "(`kprcnn quantize`: QDQ, U8S8, per-channel, MinMax on 12 other scenes at the pipeline's size). (d) "
+        "changes the answers: on the trained model its AP is in the table, on all-pass only the agreement.",
         "",
     ]
     for ckpt in res["pipelines"]:

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: build kprcnn, make sure of BUILD_DIR/venv (scripts/make_venv.sh: Debian's torch, torchvision,
-# Pillow, numpy + pinned onnxruntime and onnx from PyPI), run bench/run_bench.py with its Python.
+# Pillow, numpy + pinned onnxruntime and onnx from PyPI), then with its Python: bench/fast_mode.py (the trained
+# model's fast-mode levers, AP beside speed; ~12 min) and bench/run_bench.py (the pipelines side by side, which
+# takes its AP figures from the first).
 # Usage: bench/run.sh [BUILD_DIR] [run_bench.py options...]   e.g. bench/run.sh build --publish
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,4 +12,7 @@ build=$(cd "$build" && pwd)
 venv=$build/venv
 "$here/scripts/make_venv.sh" "$venv"
 cmake --build "$build" --target kprcnn_cli
+publish=()
+for arg in "$@"; do [[ $arg == --publish ]] && publish=(--publish); done
+"$venv/bin/python" "$here/bench/fast_mode.py" --build "$build" --out "$build/bench/fast-mode" "${publish[@]}"
 exec "$venv/bin/python" "$here/bench/run_bench.py" --build "$build" --out "$build/bench" "$@"

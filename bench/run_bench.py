@@ -10,7 +10,7 @@ Pipelines (each a persistent process, fed one image at a time; a round goes over
   (a) seed     bench/recipe.py --backend ort:   Pillow + numpy + onnxruntime on the seed-style export
   (b) eager    bench/recipe.py --backend torch: the same steps with torchvision eager on the checkpoint
   (c) exact    kprcnn bench --worker on the exact export (threshold in the graph), tuned session, model cache
-  (d) fast     kprcnn bench --worker on the fast export (--min-size 512 --rpn-post-nms-top-n 300) in INT8
+  (d) fast     kprcnn bench --worker on the fast export (bench/models.py FAST: per checkpoint) in INT8
   (d') fast-json  (d) with the JSON-only path (no annotated image): JPEGs decoded at reduced size (DCT scaling)
 Cold: a fresh process per run (start -> annotated file written), alternating pipelines. Throughput: a folder of
 20 images, one process per pipeline. Levers: kprcnn bench with variants interleaved in one process.
@@ -45,7 +45,7 @@ LABELS = {
     "seed": "(a) seed: Python + Pillow + onnxruntime",
     "eager": "(b) PyTorch eager",
     "exact": "(c) kprcnn exact",
-    "fast": "(d) kprcnn fast (INT8, min-size 512)",
+    "fast": "(d) kprcnn fast (INT8 + the checkpoint's fast export)",
     "fast-json": "(d') kprcnn fast, JSON only (DCT decode)",
 }
 
@@ -201,14 +201,18 @@ class Bench:
         subprocess.run([os.environ.get("KPRCNN_PYTHON", "/usr/bin/python3"), str(HERE / "models.py"), str(self.out),
                         "--threshold", str(self.args.threshold)], check=True)
         for ckpt in self.args.models:
-            for source, target in (("fast-fp32", "fast-int8"), ("fast512", "fast512-int8"), ("exact", "exact-int8")):
+            pairs = [("fast-fp32", "fast-int8", self.fast_size(ckpt)), ("exact", "exact-int8", 512)]
+            if ckpt == "allpass":
+                pairs.append(("fast512", "fast512-int8", 512))
+            for source, target, size in pairs:
                 fp32, int8 = self.model(ckpt, source), self.model(ckpt, target)
                 if not int8.exists() or int8.stat().st_mtime < fp32.stat().st_mtime:
-                    log(f"quantising {fp32.name} -> {int8.name}")
+                    log(f"quantising {fp32.name} -> {int8.name} (calibrated at --size {size})")
                     # the product's fast-mode quantiser; the bench measures the accuracy itself (--no-check)
                     subprocess.run([str(self.kprcnn), "quantize", str(fp32), str(int8), "--calibration",
-                                    str(self.images_dir / "calibration"), "--no-check"], check=True,
-                                   env={**os.environ, "KPRCNN_QUANTIZE_PYTHON": self.py})
+                                    str(self.images_dir / "calibration"), "--size", str(size), "--no-check"],
+                                   check=True, env={**os.environ, "KPRCNN_QUANTIZE_PYTHON": self.py})
+        self.attach_accuracy()
         self.results["model_bytes"] = {p.stem: p.stat().st_size for p in self.models.glob("*.onnx")}
         info = subprocess.run([str(self.kprcnn), "info", str(self.model(self.args.models[0], "exact"))],
                               capture_output=True, text=True).stdout
@@ -222,6 +226,25 @@ class Bench:
                 self.results["cache_first_load"][f"{ckpt}-{kind}"] = w.ready
                 w.close()
 
+    def fast_size(self, ckpt: str) -> int:
+        return bench_models.FAST[ckpt]["size"]
+
+    def attach_accuracy(self) -> None:
+        """The trained model's keypoint AP per pipeline, from bench/fast_mode.py's run (make bench runs it first):
+        seed, exact and its "fast" variant (bench/models.py's FAST recipe)."""
+        path = self.out / "fast-mode" / "fast-mode.json"
+        if "face" not in self.args.models or not path.exists():
+            return
+        doc = json.loads(path.read_text())
+        scores = doc.get("scores", {})
+        if doc.get("fast_recipe") != bench_models.FAST["face"] or not {"seed", "exact", "fast"} <= set(scores):
+            log(f"{path} is from another fast recipe: no AP in the report (run bench/fast_mode.py)")
+            return
+        pick = {"seed": "seed", "exact": "exact", "fast": "fast", "fast-json": "fast"}
+        self.results["accuracy"] = {"face": {p: scores[v] for p, v in pick.items()},
+                                    "val": doc.get("val"), "threshold": doc.get("threshold"),
+                                    "date": doc.get("machine", {}).get("date")}
+
     def worker_cmd(self, ckpt: str, pipeline: str) -> list[str]:
         if pipeline == "seed":
             return [self.py, str(HERE / "recipe.py"), "--backend", "ort", "--model", str(self.model(ckpt, "seed")),
@@ -231,6 +254,8 @@ class Bench:
                     "--worker"]
         model = self.model(ckpt, "exact" if pipeline == "exact" else "fast-int8")
         cmd = [str(self.kprcnn), "bench", "--worker", "-m", str(model), "--threshold", str(self.args.threshold)]
+        if pipeline.startswith("fast"):
+            cmd += ["--size", str(self.fast_size(ckpt))]
         if pipeline == "fast-json":
             cmd += ["--variant", "decode=dct"]
         return cmd
@@ -291,7 +316,8 @@ class Bench:
             "exact": ([str(self.kprcnn), "predict", "-q", "-m", str(self.model(ckpt, "exact")), "-i", str(img), "-o",
                        str(out / "exact"), "--threshold", str(self.args.threshold)], out / "exact" / f"{img.stem}.png"),
             "fast": ([str(self.kprcnn), "predict", "-q", "-m", str(self.model(ckpt, "fast-int8")), "-i", str(img),
-                      "-o", str(out / "fast"), "--threshold", str(self.args.threshold)], out / "fast" / f"{img.stem}.png"),
+                      "-o", str(out / "fast"), "--threshold", str(self.args.threshold), "--size",
+                      str(self.fast_size(ckpt))], out / "fast" / f"{img.stem}.png"),
         }
         if not self.args.skip_eager:
             cmds["eager"] = ([self.py, str(HERE / "recipe.py"), "--backend", "torch", "--model",
@@ -326,7 +352,8 @@ class Bench:
             "exact": [str(self.kprcnn), "predict", "-m", str(self.model(ckpt, "exact")), "-i", str(folder), "-o",
                       str(self.work / f"folder-{ckpt}-exact"), "--threshold", str(self.args.threshold)],
             "fast": [str(self.kprcnn), "predict", "-m", str(self.model(ckpt, "fast-int8")), "-i", str(folder), "-o",
-                     str(self.work / f"folder-{ckpt}-fast"), "--threshold", str(self.args.threshold)],
+                     str(self.work / f"folder-{ckpt}-fast"), "--threshold", str(self.args.threshold), "--size",
+                     str(self.fast_size(ckpt))],
         }
         for p, cmd in runs.items():
             t = time.perf_counter()
@@ -365,11 +392,16 @@ class Bench:
             f"name=exact-pattern,model={m('exact')},spin=0,pattern=1",
             f"name=exact-t1,model={m('exact')},spin=0,threads=1",
             f"name=exact-int8,model={m('exact-int8')},spin=0",
-            f"name=fast512,model={m('fast512')},spin=0",
-            f"name=fast-fp32,model={m('fast-fp32')},spin=0",
-            f"name=fast512-int8,model={m('fast512-int8')},spin=0",
-            f"name=fast-int8,model={m('fast-int8')},spin=0",
         ]
+        fast = self.fast_size(ckpt)
+        if ckpt == "allpass":
+            variants += [f"name=fast512,model={m('fast512')},spin=0",
+                         f"name=fast-fp32,model={m('fast-fp32')},spin=0",
+                         f"name=fast512-int8,model={m('fast512-int8')},spin=0"]
+        else:
+            variants += [f"name=exact-size{fast},model={m('exact')},spin=0,size={fast}",
+                         f"name=fast-fp32,model={m('fast-fp32')},spin=0,size={fast}"]
+        variants.append(f"name=fast-int8,model={m('fast-int8')},spin=0,size={fast}")
         out = self.work / f"levers-{ckpt}.json"
         outdir = self.work / f"levers-{ckpt}"
         cmd = [str(self.kprcnn), "bench", "-i", str(self.images[0]), "--reps", str(self.args.lever_reps),
@@ -391,14 +423,16 @@ class Bench:
         res = {}
         for kind in ("seed", "exact", "fast-int8"):
             prof = self.work / f"profile-{ckpt}-{kind}.json"
+            size = self.fast_size(ckpt) if kind == "fast-int8" else 512
             cmd = [str(self.kprcnn), "bench", "-m", str(self.model(ckpt, kind)), "-i", str(self.images[0]), "--reps",
-                   "2", "--warmup", "1", "--threshold", str(self.args.threshold), "--profile", str(prof)]
+                   "2", "--warmup", "1", "--threshold", str(self.args.threshold), "--profile", str(prof), "--size",
+                   str(size)]
             if kind == "seed":
                 cmd.append("--no-cache")
             subprocess.run(cmd, check=True, env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             summary = ort_profile.summarize(prof, runs=3)
             log(f"{ckpt} profile {kind}: {summary['total_ms']:.0f} ms of operators per run")
-            flops = ort_profile.count_flops(str(self.model(ckpt, kind)), str(self.images[0]), 512)
+            flops = ort_profile.count_flops(str(self.model(ckpt, kind)), str(self.images[0]), size)
             res[kind] = {"summary": summary, "flops": flops}
         self.results.setdefault("profile", {})[ckpt] = res
 
@@ -445,7 +479,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--build", type=Path, default=ROOT / "build")
     p.add_argument("--out", type=Path, default=ROOT / "build" / "bench")
-    p.add_argument("--models", default="fewpass,allpass", help="checkpoints to measure (fewpass, allpass)")
+    p.add_argument("--models", default="face,allpass", help="checkpoints to measure (face, allpass)")
     p.add_argument("--threshold", type=float, default=0.8)
     p.add_argument("--reps", type=int, default=5, help="timed warm runs per image and pipeline")
     p.add_argument("--eager-reps", type=int, default=2)
