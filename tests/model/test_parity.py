@@ -115,6 +115,8 @@ def test_info_names_the_keypoints_and_architecture(suite, cli, subject):
     assert "keypoints (3)" in result.stdout
     expected = "architecture: slim: " if subject == "trained" else "architecture: resnet50_fpn: resnet50"
     assert expected in result.stdout
+    size = "240, longer side at most 400" if subject == "trained" else "800, longer side at most 1333"
+    assert f"internal size: shorter side {size}" in result.stdout
 
 
 @pytest.mark.parametrize("subject", SUBJECT_NAMES)
