@@ -66,12 +66,15 @@ class OrtBackend:
 class TorchBackend:
     def __init__(self, checkpoint: str):
         import torch
-        from torchvision.models.detection import keypointrcnn_resnet50_fpn
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+        from kprcnn_export.checkpoint import build_model, load_checkpoint
 
         self.torch = torch
-        model = keypointrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_keypoints=3, num_classes=2)
-        model.load_state_dict(torch.load(checkpoint, map_location="cpu"))
-        self.model = model.eval()
+        # The checkpoint's own architecture (torchvision's keypointrcnn_resnet50_fpn for a plain state_dict, the
+        # recorded one for a kprcnn train folder) with torchvision's inference defaults: what the seed export runs.
+        state, info = load_checkpoint(checkpoint)
+        self.model = build_model(state, info)
 
     def run(self, tensor: np.ndarray):
         with self.torch.no_grad():
