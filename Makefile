@@ -23,10 +23,12 @@ test: build
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit -j $(JOBS)
 
-# The speed benchmark (bench/, never part of `make test`): the seed's Python pipeline, PyTorch eager and kprcnn
-# exact and fast on the same checkpoints and images, interleaved in one run (~30 min on an idle 2-core machine,
-# plus ~15 min of exports and INT8 quantisation the first time or after the exporter changed).
-# Writes $(BUILD)/bench/report.md and report.png; BENCH_ARGS=--publish also updates bench/RESULTS.md.
+# The speed benchmarks (bench/, never part of `make test`): bench/fast_mode.py (the fast mode's levers on the
+# trained model, keypoint AP beside speed: ~12 min) then bench/run_bench.py (the seed's Python pipeline, PyTorch
+# eager and kprcnn exact and fast on the trained model and a random resnet50_fpn, interleaved in one run: ~20 min
+# with --reps 3, plus ~15 min of exports and INT8 quantisation the first time or after the exporter changed).
+# Writes $(BUILD)/bench/report.md and fast-mode/fast-mode.md; BENCH_ARGS=--publish also updates
+# bench/RESULTS.md and bench/FAST_MODE.md.
 .PHONY: bench
 bench: build
 	bench/run.sh $(BUILD) $(BENCH_ARGS)
