@@ -83,9 +83,9 @@ Variant parse_variant(const std::string& spec, const BenchArgs& args) {
       }
       v.dct = value == "dct";
     } else {
-      throw Error(
-          ErrorCode::kInvalidArgument,
-          "unknown --variant key '" + key + "' (name, model, spin, arena, pattern, cache, threads, warmup, size, decode)");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "unknown --variant key '" + key +
+                      "' (name, model, spin, arena, pattern, cache, threads, warmup, size, decode)");
     }
   }
   if (v.model.empty()) throw Error(ErrorCode::kInvalidArgument, "no model: give --model or model= in --variant");

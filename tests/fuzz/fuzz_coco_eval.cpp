@@ -13,7 +13,9 @@
 
 namespace {
 
-bool stat_ok(double v) { return v == -1.0 || (v >= 0.0 && v <= 1.0); }
+bool stat_ok(double v) {
+  return v == -1.0 || (v >= 0.0 && v <= 1.0);
+}
 
 constexpr const char* kFixedResults =
     R"([{"image_id":1,"category_id":1,"score":0.9,"keypoints":[10,10,2,20,10,2,15,20,2],"bbox":[5,5,20,20]},)"
