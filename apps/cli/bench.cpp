@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -52,6 +53,15 @@ Variant parse_variant(const std::string& spec, const BenchArgs& args) {
     const auto eq = item.find('=');
     if (eq == std::string::npos) throw Error(ErrorCode::kInvalidArgument, "--variant item without '=': " + item);
     const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    auto integer = [&](int lo, int hi) {
+      int n = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || end != value.data() + value.size() || n < lo || n > hi) {
+        throw Error(ErrorCode::kInvalidArgument, "--variant " + key + " takes an integer in " + std::to_string(lo) +
+                                                     ".." + std::to_string(hi) + ", got '" + value + "'");
+      }
+      return n;
+    };
     auto flag = [&] {
       if (value != "0" && value != "1") {
         throw Error(ErrorCode::kInvalidArgument, "--variant " + key + " takes 0 or 1, got " + value);
@@ -71,12 +81,11 @@ Variant parse_variant(const std::string& spec, const BenchArgs& args) {
     } else if (key == "cache") {
       v.cache = flag();
     } else if (key == "threads") {
-      v.threads = std::stoi(value);
+      v.threads = integer(0, 256);
     } else if (key == "warmup") {
-      v.warm_up = std::stoi(value);
+      v.warm_up = integer(0, 1000);
     } else if (key == "size") {
-      v.size = std::stoi(value);
-      if (v.size < 16 || v.size > 4096) throw Error(ErrorCode::kInvalidArgument, "--variant size is 16..4096");
+      v.size = integer(16, 4096);
     } else if (key == "decode") {
       if (value != "full" && value != "dct") {
         throw Error(ErrorCode::kInvalidArgument, "--variant decode is full or dct, got " + value);
