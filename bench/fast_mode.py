@@ -29,7 +29,6 @@ on all alike); the median of the per-image totals (decode -> annotated PNG encod
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -46,7 +45,7 @@ sys.path.insert(0, str(HERE))
 import models as bench_models  # noqa: E402
 from run_bench import Worker, log, machine  # noqa: E402
 
-CHECKPOINT = ROOT / "models" / "face"
+CHECKPOINT = bench_models.TRAINED  # models/face
 STAGES = ("decode", "resize", "tensor", "session", "postprocess", "draw", "encode", "total")
 THRESHOLD = 0.8
 
@@ -110,12 +109,6 @@ class FastMode:
         stamp.write_text(want)
         return folder
 
-    def source_hash(self) -> str:
-        h = hashlib.sha256()
-        for f in sorted((ROOT / "python" / "kprcnn_export").glob("*.py")) + sorted(CHECKPOINT.iterdir()):
-            h.update(f.name.encode() + b"\0" + f.read_bytes())
-        return h.hexdigest()[:16]
-
     def export(self, name: str, options: list) -> Path:
         path = self.models / f"{name}.onnx"
         if not path.exists():
@@ -125,12 +118,12 @@ class FastMode:
 
     def prepare(self) -> None:
         self.models.mkdir(parents=True, exist_ok=True)
-        stamp = self.models / "source-hash"
-        if stamp.exists() and stamp.read_text().strip() != self.source_hash():
+        stamp, current = self.models / "source-hash", bench_models.exporter_hash()  # exporter + trained model
+        if stamp.exists() and stamp.read_text().strip() != current:
             log("exporter or model changed: exporting again")
             for f in self.models.glob("*.onnx"):
                 f.unlink()
-        stamp.write_text(self.source_hash() + "\n")
+        stamp.write_text(current + "\n")
         self.val = self.synth("val", 2, self.args.val, [])
         calib = self.synth("calibration", 4, 50, [])
         self.calib = {50: calib}

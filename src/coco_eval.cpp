@@ -665,8 +665,11 @@ CocoEvalResult evaluate_coco(const std::filesystem::path& annotations, const std
 }
 
 std::vector<CocoImage> read_coco_images(const std::filesystem::path& annotations) {
-  const std::string name = annotations.string();
-  const Json doc = parse(read_file(annotations, "annotation"), name);
+  return read_coco_images_json(read_file(annotations, "annotation"), annotations.string());
+}
+
+std::vector<CocoImage> read_coco_images_json(const std::string& annotations_json, const std::string& name) {
+  const Json doc = parse(annotations_json, name);
   Dataset data;
   read_ground_truth(doc, name, data);
   std::vector<CocoImage> images;

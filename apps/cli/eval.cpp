@@ -45,9 +45,9 @@ void row(const char* label, double value) {
 // Runs the model on every ground-truth image (images / file_name) and returns its detections as a COCO results
 // file. Every image must be there and decode at the size the ground truth gives: a missing or different image
 // would make the scores silently wrong, so it is an error naming the image.
-std::string predict_ground_truth(const EvalArgs& args) {
+std::string predict_ground_truth(const EvalArgs& args, const std::string& annotations_json) {
   namespace fs = std::filesystem;
-  const std::vector<CocoImage> images = read_coco_images(args.annotations);
+  const std::vector<CocoImage> images = read_coco_images_json(annotations_json, args.annotations.string());
   std::error_code ec;
   if (!fs::is_directory(args.images, ec)) {
     throw Error(ErrorCode::kIo, "--images " + args.images.string() + " is not a folder");
@@ -149,9 +149,9 @@ int run_eval(const EvalArgs& args) {
   }
   CocoEvalResult r;
   if (run_model) {
-    const std::string results = predict_ground_truth(args);
-    const std::vector<std::uint8_t> gt = read_file(args.annotations);
-    r = evaluate_coco_json(std::string(gt.begin(), gt.end()), results, options, args.annotations.string(),
+    const std::vector<std::uint8_t> bytes = read_file(args.annotations);  // read once: listed, then scored
+    const std::string gt(bytes.begin(), bytes.end());
+    r = evaluate_coco_json(gt, predict_ground_truth(args, gt), options, args.annotations.string(),
                            args.model.filename().string());
   } else {
     r = evaluate_coco(args.annotations, args.results, options);

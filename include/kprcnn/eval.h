@@ -80,6 +80,9 @@ struct CocoImage {
 // file that would be refused later is refused before any image is run). Also kInvalidArgument: an image without
 // a "file_name", or two images with the same one.
 std::vector<CocoImage> read_coco_images(const std::filesystem::path& annotations);
+// The same from JSON text already in memory (the name is only used in messages).
+std::vector<CocoImage> read_coco_images_json(const std::string& annotations_json,
+                                             const std::string& annotations_name = "GT");
 
 // {"keypoints": {"AP", "AP50", ...}, "bbox": {...}, "operating_point": {"threshold", "precision", "recall", "f1",
 //  "mean_error_px", "mean_error_rel", "pck_0.05", "pck_0.1"}, "images": N, "detections": N}
