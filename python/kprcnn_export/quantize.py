@@ -114,16 +114,21 @@ def load_tooling():
 # --- accuracy ---------------------------------------------------------------------------------------------------
 
 
+def run_cli(cmd: list[str], what: str, ok: tuple[int, ...] = (0,)) -> None:
+    """Runs the kprcnn binary; an ExportError naming ``what`` with its last stderr lines when it fails."""
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=7200)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ExportError(f"{what}: could not run {cmd[0]}: {e}") from e
+    if result.returncode not in ok:
+        detail = (result.stderr.strip() or f"exit {result.returncode}").splitlines()
+        raise ExportError(f"{what} failed: {' | '.join(detail[-3:])}")
+
+
 def predict(cli: Path, model: Path, images: Path, output: Path, threshold: float, size: int) -> dict[str, list]:
     cmd = [str(cli), "predict", "--model", str(model), "--input", str(images), "--output", str(output),
            "--threshold", str(threshold), "--size", str(size), "--no-draw", "--quiet"]  # fmt: skip
-    try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise ExportError(f"the accuracy check could not run {cli}: {e}") from e
-    if result.returncode not in (0, 1):  # 1: some images failed, reported per image
-        detail = (result.stderr.strip() or f"exit {result.returncode}").splitlines()
-        raise ExportError(f"kprcnn predict could not run {model.name}: {' | '.join(detail[-3:])}")
+    run_cli(cmd, f"kprcnn predict of {model.name}", ok=(0, 1))  # 1: some images failed, reported per image
     return {p.stem: json.loads(p.read_text(encoding="utf-8"))["detections"] for p in sorted(output.glob("*.json"))}
 
 
@@ -193,13 +198,7 @@ def evaluate(cli: Path, model: Path, annotations: Path, images: Path, threshold:
     """kprcnn eval --model: the stats JSON (keypoints, bbox, operating_point, images, detections)."""
     cmd = [str(cli), "eval", "--annotations", str(annotations), "--images", str(images), "--model", str(model),
            "--threshold", str(threshold), "--size", str(size), "--json", str(out), "--quiet"]  # fmt: skip
-    try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=7200)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise ExportError(f"the evaluation could not run {cli}: {e}") from e
-    if result.returncode != 0:
-        detail = (result.stderr.strip() or f"exit {result.returncode}").splitlines()
-        raise ExportError(f"kprcnn eval of {model.name} failed: {' | '.join(detail[-3:])}")
+    run_cli(cmd, f"kprcnn eval of {model.name}")
     return json.loads(out.read_text(encoding="utf-8"))
 
 
@@ -255,6 +254,9 @@ def quantize(args: argparse.Namespace) -> int:
         args.eval is None or args.check_images is not None or args.max_displacement is not None)
     if args.threshold < 0 or args.threshold > 1 or not 16 <= args.size <= 4096:
         raise ExportError("--threshold must lie in [0, 1] and --size in [16, 4096]")
+    operators = [op.strip() for op in args.operators.split(",") if op.strip()]
+    if not operators or set(operators) - set(OPERATORS):
+        raise ExportError(f"--operators {args.operators}: choose from {', '.join(OPERATORS)} (comma-separated)")
 
     try:
         model = onnx.load(str(source), load_external_data=False)
@@ -269,10 +271,6 @@ def quantize(args: argparse.Namespace) -> int:
         raise ExportError(f"{source} is already quantised ({metadata['kprcnn.quantization']}); quantise the float model")
     del model
 
-    operators = [op.strip() for op in args.operators.split(",") if op.strip()]
-    unknown = sorted(set(operators) - set(OPERATORS))
-    if not operators or unknown:
-        raise ExportError(f"--operators {args.operators}: choose from {', '.join(OPERATORS)} (comma-separated)")
     started = time.monotonic()
     print(f"quantising {source.name}: calibration on {len(calibration)} image(s) at --size {args.size} "
           f"(ONNX Runtime {onnxruntime.__version__})", file=sys.stderr)
@@ -307,7 +305,8 @@ def quantize(args: argparse.Namespace) -> int:
             "onnxruntime": onnxruntime.__version__,
         }
         accuracy = None
-        onnx.save(quantised, temp)
+        if args.eval is not None or displacement_check:
+            onnx.save(quantised, temp)  # the checks run the model file
         if args.eval is not None:
             print(f"quantised in {time.monotonic() - started:.0f} s; scoring both models on {args.eval} "
                   f"(kprcnn eval, threshold {args.threshold})", file=sys.stderr)
