@@ -32,7 +32,11 @@ fi
 
 "$here/scripts/fetch_onnxruntime.sh" "$here/build/third-party/onnxruntime"
 mkdir -p "$build"
-"$here/scripts/make_venv.sh" "$build/venv"  # kprcnn quantize (ONNX Runtime's Python tooling), make bench
+# OpenVINO's C++ runtime from its PyPI wheel (the second engine, libkprcnn_openvino.so), with the venv's pip.
+"$here/scripts/make_venv.sh" "$build/venv" --base
+KPRCNN_PIP="$build/venv/bin/python -m pip" "$here/scripts/fetch_openvino.sh" "$here/build/third-party/openvino"
+# kprcnn quantize (ONNX Runtime's Python tooling), make bench (Python onnxruntime and OpenVINO: the same wheel)
+"$here/scripts/make_venv.sh" "$build/venv"
 
 # Configure once; again from scratch when the compiler or KPRCNN_CMAKE_ARGS differ from what this script last
 # configured the folder with (a Makefile change of a build's flags then takes effect without `make clean`).

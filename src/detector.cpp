@@ -1,12 +1,13 @@
-// Detector: preprocess → ONNX Runtime → postprocess. See include/kprcnn/detector.h.
+// Detector: preprocess → engine (ONNX Runtime or OpenVINO) → postprocess. See include/kprcnn/detector.h.
 #include "kprcnn/detector.h"
 
 #include <chrono>
 #include <cstdlib>
 
+#include "cache/model_cache.h"
+#include "engine.h"
 #include "kprcnn/error.h"
 #include "kprcnn/json.h"
-#include "ort/model_cache.h"
 #include "ort/session.h"
 #include "postprocess.h"
 #include "preprocess.h"
@@ -46,29 +47,67 @@ Image warm_up_image() {
   return image;
 }
 
+// kAuto's rule (detector.h, Engine). Returns the engine and why it was chosen.
+std::pair<Engine, std::string> choose_engine(const std::filesystem::path& model, const DetectorOptions& options) {
+  if (options.engine != Engine::kAuto) return {options.engine, ""};
+  if (options.provider != Provider::kCpu) {
+    return {Engine::kOnnxRuntime, "a GPU execution provider was asked for"};
+  }
+  if (!options.profile_file.empty()) return {Engine::kOnnxRuntime, "profiling is ONNX Runtime's"};
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(model, ec)) {
+    const ModelFileStats stats = model_file_stats(model);
+    if (stats.metadata.count("kprcnn.quantization")) {
+      return {Engine::kOnnxRuntime,
+              "quantised by kprcnn quantize, whose accuracy gate ran ONNX Runtime's INT8 kernels"};
+    }
+    if (!stats.domains.empty()) {
+      return {Engine::kOnnxRuntime, "the graph uses " + stats.domains.front() +
+                                        " operators (kprcnn optimize --level extended/all): ONNX Runtime's own"};
+    }
+  }
+  const std::string unavailable = engine::openvino_unavailable_reason();
+  if (!unavailable.empty()) return {Engine::kOnnxRuntime, "OpenVINO is unavailable: " + unavailable};
+  return {Engine::kOpenVino, "a float model, and OpenVINO is available (bench/RESULTS.md, engines)"};
+}
+
 }  // namespace
 
 struct Detector::Impl {
-  std::unique_ptr<ort::Session> session;
+  std::unique_ptr<engine::Engine> engine;
   Colormap colormap;
   LoadReport report;
 };
 
 Detector::Detector(const std::filesystem::path& model, const DetectorOptions& options)
     : impl_(std::make_unique<Impl>()) {
-  ort::SessionConfig config;
-  config.intra_op_threads = options.intra_op_threads;
-  config.inter_op_threads = options.inter_op_threads;
-  config.optimization = options.optimization;
-  config.allow_spinning = options.allow_spinning;
-  config.cpu_arena = options.cpu_memory_arena;
-  config.memory_pattern = options.memory_pattern;
-  config.cache_dir = options.model_cache_dir;
-  config.profile_file = options.profile_file;
-  impl_->session = std::make_unique<ort::Session>(model, config);
-  const ort::LoadReport& loaded = impl_->session->load_report();
-  impl_->report = {loaded.load_ms, 0.0, loaded.cache_hit, loaded.cache_file, loaded.cache_note};
-  const ModelInfo& info = impl_->session->info();
+  if (options.concurrent_runs < 1 || options.concurrent_runs > 256) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "concurrent_runs must be in [1, 256], got " + std::to_string(options.concurrent_runs));
+  }
+  const auto [chosen, note] = choose_engine(model, options);
+  if (chosen == Engine::kOpenVino) {
+    if (options.provider != Provider::kCpu) {
+      throw Error(ErrorCode::kEngineUnavailable, std::string("--provider ") + to_string(options.provider) +
+                                                     " is an ONNX Runtime execution provider; OpenVINO runs on the "
+                                                     "CPU here. Use --engine ort with it.");
+    }
+    if (!options.profile_file.empty()) {
+      throw Error(ErrorCode::kInvalidArgument, "profiling writes ONNX Runtime's profile; use --engine ort with it");
+    }
+    impl_->engine = engine::open_openvino(model, options);
+  } else {
+    impl_->engine = engine::open_onnxruntime(model, options);
+  }
+  const engine::Loaded& loaded = impl_->engine->loaded();
+  impl_->report.engine = chosen;
+  impl_->report.engine_description = loaded.description;
+  impl_->report.engine_note = note;
+  impl_->report.load_ms = loaded.load_ms;
+  impl_->report.cache_hit = loaded.cache_hit;
+  impl_->report.cache_file = loaded.cache_file;
+  impl_->report.cache_note = loaded.cache_note;
+  const ModelInfo& info = impl_->engine->info();
 
   int k = info.num_keypoints;
   if (k <= 0) {
@@ -145,7 +184,7 @@ Prediction Detector::predict(const Image& image, const PredictOptions& options) 
   result.preprocess_ms = ms_since(t0);
 
   auto t1 = Clock::now();
-  const ort::Outputs out = impl_->session->run(chw, input.height, input.width);
+  const engine::Outputs out = impl_->engine->run(chw, input.height, input.width);
   result.inference_ms = ms_since(t1);
 
   auto t2 = Clock::now();
@@ -158,7 +197,7 @@ Prediction Detector::predict(const Image& image, const PredictOptions& options) 
 
 const ModelInfo& Detector::info() const {
   if (!impl_) throw_moved_from();
-  return impl_->session->info();
+  return impl_->engine->info();
 }
 
 const LoadReport& Detector::load_report() const {
@@ -167,7 +206,7 @@ const LoadReport& Detector::load_report() const {
 }
 
 std::filesystem::path default_model_cache_dir() {
-  return ort::default_cache_dir();
+  return cache::default_cache_dir();
 }
 
 const std::vector<KeypointInfo>& Detector::keypoints() const {
@@ -185,6 +224,46 @@ std::string onnxruntime_version() {
 }
 std::vector<std::string> available_providers() {
   return ort::providers();
+}
+std::string openvino_version() {
+  return engine::openvino_version();
+}
+std::string openvino_unavailable_reason() {
+  return engine::openvino_unavailable_reason();
+}
+
+Engine parse_engine(const std::string& name) {
+  if (name == "auto") return Engine::kAuto;
+  if (name == "ort" || name == "onnxruntime") return Engine::kOnnxRuntime;
+  if (name == "openvino") return Engine::kOpenVino;
+  throw Error(ErrorCode::kEngineUnavailable, "unknown engine '" + name + "': use auto, ort or openvino");
+}
+Provider parse_provider(const std::string& name) {
+  if (name == "cpu") return Provider::kCpu;
+  if (name == "cuda") return Provider::kCuda;
+  if (name == "tensorrt") return Provider::kTensorRt;
+  throw Error(ErrorCode::kEngineUnavailable, "unknown execution provider '" + name + "': use cpu, cuda or tensorrt");
+}
+Precision parse_precision(const std::string& name) {
+  if (name == "f32") return Precision::kF32;
+  if (name == "bf16") return Precision::kBf16;
+  throw Error(ErrorCode::kInvalidArgument, "unknown precision '" + name + "': use f32 or bf16");
+}
+const char* to_string(Engine engine) noexcept {
+  switch (engine) {
+    case Engine::kAuto: return "auto";
+    case Engine::kOnnxRuntime: return "ort";
+    case Engine::kOpenVino: return "openvino";
+  }
+  return "?";
+}
+const char* to_string(Provider provider) noexcept {
+  switch (provider) {
+    case Provider::kCpu: return "cpu";
+    case Provider::kCuda: return "cuda";
+    case Provider::kTensorRt: return "tensorrt";
+  }
+  return "?";
 }
 const char* version() noexcept {
   return KPRCNN_VERSION;

@@ -11,6 +11,7 @@ const char* to_string(ErrorCode code) noexcept {
     case ErrorCode::kModelLoad: return "model_load";
     case ErrorCode::kModelContract: return "model_contract";
     case ErrorCode::kColormap: return "colormap";
+    case ErrorCode::kEngineUnavailable: return "engine_unavailable";
     case ErrorCode::kInference: return "inference";
     case ErrorCode::kInternal: return "internal";
   }

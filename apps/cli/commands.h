@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "kprcnn/detector.h"
 #include "kprcnn/error.h"
 
 namespace kprcnn::cli {
@@ -15,7 +16,18 @@ int exit_code(ErrorCode code);
 // Prints "error: <message>" to stderr and returns exit_code(e.code()).
 int report(const Error& e);
 
+// --engine, --provider, --precision (every command that runs a model); parsed by apply_engine (unknown names:
+// kEngineUnavailable, exit 5).
+struct EngineArgs {
+  std::string engine = "auto", provider = "cpu", precision = "f32";
+};
+// Sets options.engine/provider/precision from `args`.
+void apply_engine(const EngineArgs& args, DetectorOptions& options);
+// "engine: openvino 2026.4.1 CPU f32 ... (why auto chose it)" for the load line.
+std::string engine_line(const LoadReport& report);
+
 struct PredictArgs {
+  EngineArgs engine;
   std::filesystem::path model, input, output, colormap;
   float threshold = 0.8f;
   int size = 512;
@@ -39,6 +51,7 @@ int run_info(const InfoArgs& args);
 // kprcnn eval: scores `results`, or, with `model` and `images`, runs the model on the ground truth's images first
 // (images / file_name, detections scoring above min_score) and scores those (written to write_results if set).
 struct EvalArgs {
+  EngineArgs engine;
   std::filesystem::path annotations, results, json;
   std::string sigmas;  // "s1,s2,..." or empty
   double threshold = 0.8;

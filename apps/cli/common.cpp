@@ -12,11 +12,24 @@ int exit_code(ErrorCode code) {
     case ErrorCode::kImageTooLarge: return 4;
     case ErrorCode::kModelLoad:
     case ErrorCode::kModelContract:
-    case ErrorCode::kColormap: return 5;
+    case ErrorCode::kColormap:
+    case ErrorCode::kEngineUnavailable: return 5;
     case ErrorCode::kInference: return 6;
     case ErrorCode::kInternal: return 70;
   }
   return 70;
+}
+
+void apply_engine(const EngineArgs& args, DetectorOptions& options) {
+  options.engine = parse_engine(args.engine);
+  options.provider = parse_provider(args.provider);
+  options.precision = parse_precision(args.precision);
+}
+
+std::string engine_line(const LoadReport& report) {
+  std::string line = "engine: " + report.engine_description;
+  if (!report.engine_note.empty()) line += " (auto: " + report.engine_note + ")";
+  return line;
 }
 
 int report(const Error& e) {

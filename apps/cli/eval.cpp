@@ -66,10 +66,12 @@ std::string predict_ground_truth(const EvalArgs& args, const std::string& annota
   }
   const auto started = std::chrono::steady_clock::now();
   DetectorOptions detector_options;
+  apply_engine(args.engine, detector_options);
   detector_options.intra_op_threads = args.threads;
   detector_options.colormap = args.colormap;
   if (!args.no_cache) detector_options.model_cache_dir = default_model_cache_dir();
   const Detector detector(args.model, detector_options);
+  if (!args.quiet) std::fprintf(stderr, "%s\n", engine_line(detector.load_report()).c_str());
   PredictOptions predict;
   predict.threshold = args.min_score;
   predict.size = args.size;

@@ -34,6 +34,8 @@ int run_info(const InfoArgs& args) {
   std::cout << "execution providers:";
   for (const auto& p : available_providers()) std::cout << " " << p;
   std::cout << "\n";
+  const std::string openvino = openvino_version();
+  std::cout << "OpenVINO: " << (openvino.empty() ? "unavailable: " + openvino_unavailable_reason() : openvino) << "\n";
 
   DetectorOptions options;
   options.colormap = args.colormap;

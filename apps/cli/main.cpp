@@ -8,9 +8,27 @@
 #include "kprcnn/detector.h"
 #include "serve.h"
 
+namespace {
+
+void add_engine_options(CLI::App* app, kprcnn::cli::EngineArgs& args) {
+  app->add_option("--engine", args.engine,
+                  "Inference engine: auto (OpenVINO for float models when available, else ONNX Runtime), ort, "
+                  "openvino (README, Engines)")
+      ->capture_default_str();
+  app->add_option("--provider", args.provider,
+                  "ONNX Runtime execution provider: cpu, cuda, tensorrt (the GPU ones need ONNX Runtime's GPU build)")
+      ->capture_default_str();
+  app->add_option("--precision", args.precision,
+                  "OpenVINO inference precision: f32 (exact), bf16 (fast mode on CPUs with AMX or AVX-512 BF16)")
+      ->capture_default_str();
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace kprcnn::cli;
-  CLI::App app{"kprcnn: Keypoint R-CNN (torchvision) on ONNX Runtime — export, predict, inspect, optimize"};
+  CLI::App app{
+      "kprcnn: Keypoint R-CNN (torchvision) on ONNX Runtime or OpenVINO — export, predict, eval, serve, bench"};
   app.set_version_flag("--version", std::string("kprcnn ") + kprcnn::version());
   app.require_subcommand(1);
 
@@ -30,9 +48,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   p->add_option("--colormap", predict.colormap, "Keypoint names/colours JSON; overrides the model metadata");
-  p->add_option("--threads", predict.threads, "ONNX Runtime intra-op threads (0: one per core)")
+  p->add_option("--threads", predict.threads, "Inference threads (0: one per core)")
       ->capture_default_str()
       ->check(CLI::Range(0, 256));
+  add_engine_options(p, predict.engine);
   p->add_flag("!--no-draw", predict.draw, "Write only the JSON, no annotated image");
   p->add_flag("--boxes", predict.boxes, "Also draw detection boxes");
   p->add_option("--radius", predict.radius, "Keypoint circle radius in pixels (default: scales with the image)")
@@ -69,9 +88,10 @@ int main(int argc, char** argv) {
   ev->add_option("--divisor", eval.divisor, "With --model: as kprcnn predict --divisor")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
-  ev->add_option("--threads", eval.threads, "With --model: ONNX Runtime intra-op threads (0: one per core)")
+  ev->add_option("--threads", eval.threads, "With --model: inference threads (0: one per core)")
       ->capture_default_str()
       ->check(CLI::Range(0, 256));
+  add_engine_options(ev, eval.engine);
   ev->add_flag("--no-cache", eval.no_cache, "With --model: do not use the optimised-model cache");
   ev->add_flag("--fast-decode", eval.fast_decode, "With --model: as kprcnn predict --fast-decode");
   ev->add_option("--write-results", eval.write_results,

@@ -79,6 +79,7 @@ int run_predict(const PredictArgs& args) {
   }
   auto t_load = std::chrono::steady_clock::now();
   DetectorOptions options;
+  apply_engine(args.engine, options);
   options.intra_op_threads = args.threads;
   options.colormap = args.colormap;
   if (!args.no_cache) options.model_cache_dir = default_model_cache_dir();
@@ -90,6 +91,8 @@ int run_predict(const PredictArgs& args) {
                  loaded.cache_hit             ? " (optimised-model cache)"
                  : !loaded.cache_file.empty() ? " (optimised model cached for the next start)"
                                               : "");
+    std::fprintf(stderr, "%s\n", engine_line(loaded).c_str());
+    if (!loaded.cache_note.empty()) std::fprintf(stderr, "model cache: %s\n", loaded.cache_note.c_str());
   }
 
   PredictOptions predict;

@@ -46,9 +46,14 @@ CLI::App* add_serve_command(CLI::App& app, server::ServerOptions& o) {
   s->add_option("--queue", o.queue, "Requests waiting for a worker before 503 (0: 4 x workers)")
       ->capture_default_str()
       ->check(CLI::Range(0, 100000));
-  s->add_option("--threads", o.threads, "ONNX Runtime intra-op threads per worker (0: cores / workers)")
+  s->add_option("--threads", o.threads, "Inference threads per worker (0: cores / workers)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
+  s->add_option("--engine", o.engine, "Inference engine: auto, ort, openvino (as kprcnn predict)")
+      ->capture_default_str();
+  s->add_option("--provider", o.provider, "ONNX Runtime execution provider: cpu, cuda, tensorrt")
+      ->capture_default_str();
+  s->add_option("--precision", o.precision, "OpenVINO inference precision: f32, bf16")->capture_default_str();
   s->add_option("--io-threads", o.io_threads, "HTTP I/O threads")->capture_default_str()->check(CLI::Range(1, 64));
   add_parsed<std::uint64_t>(s, "--max-body", o.max_body, server::parse_bytes, "Largest request body (→ 413)", "32MiB");
   add_parsed<std::uint64_t>(s, "--max-pixels", o.max_pixels, server::parse_count,

@@ -33,6 +33,7 @@ int http_status(ErrorCode code) {
     case ErrorCode::kModelLoad:
     case ErrorCode::kModelContract:
     case ErrorCode::kColormap:
+    case ErrorCode::kEngineUnavailable:
     case ErrorCode::kInference:
     case ErrorCode::kInternal: return 500;
   }
@@ -111,6 +112,7 @@ std::string model_info_json(const PredictContext& ctx, const ServerOptions& opti
       {"skeleton", skeleton},
       {"kprcnn", version()},
       {"onnxruntime", onnxruntime_version()},
+      {"engine", ctx.detector->load_report().engine_description},
       {"defaults", {{"threshold", std::round(options.threshold * 1e6) / 1e6}, {"size", options.size}}},
       {"limits", {{"max_body", options.max_body}, {"max_pixels", options.max_pixels}}},
   };

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kprcnn/detector.h"
 #include "kprcnn/error.h"
 
 namespace kprcnn::server {
@@ -139,6 +140,9 @@ void validate(const ServerOptions& o) {
   range("workers", o.workers, 1, 256);
   range("queue", o.queue, 0, 100000);
   range("threads", o.threads, 0, 1024);
+  parse_engine(o.engine);  // kEngineUnavailable (exit 5) for an unknown name, before anything listens
+  parse_provider(o.provider);
+  parse_precision(o.precision);
   range("io-threads", o.io_threads, 1, 64);
   range("max-connections", o.max_connections, 1, 1000000);
   range("retry-after", o.retry_after_s, 0, 3600);

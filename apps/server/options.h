@@ -20,8 +20,10 @@ struct ServerOptions {
   std::string host = "127.0.0.1";  // address to bind (IPv4 or IPv6 literal, or a name)
   int port = 8080;                 // 0: any free port (the "listening" log line says which)
 
-  // Inference: `workers` threads share one ONNX Runtime session; each run uses `threads` intra-op threads
-  // (0: hardware cores / workers, at least 1), so the workers split the cores instead of fighting over them.
+  // Inference: `workers` threads share one loaded model; each run uses `threads` threads (0: hardware cores /
+  // workers, at least 1), so the workers split the cores instead of fighting over them. On OpenVINO the model gets
+  // `workers` streams (THROUGHPUT hint when > 1), each worker its own infer request.
+  std::string engine = "auto", provider = "cpu", precision = "f32";  // DetectorOptions (kprcnn predict --engine)
   int workers = 1;
   int queue = 0;    // bounded queue in front of the workers; full → 503 + Retry-After. 0: 4 x workers
   int threads = 0;  // intra-op threads per run, 0: cores / workers

@@ -690,6 +690,10 @@ struct Server::Impl {
     try {
       const auto t0 = Clock::now();
       DetectorOptions d;
+      d.engine = parse_engine(options.engine);
+      d.provider = parse_provider(options.provider);
+      d.precision = parse_precision(options.precision);
+      d.concurrent_runs = options.workers;
       const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
       d.intra_op_threads = intra_op_threads(options, cores);
       d.inter_op_threads = 1;
@@ -705,6 +709,7 @@ struct Server::Impl {
       det->predict(warm, p);
       const auto t2 = Clock::now();
       ctx.detector = det.get();
+      const std::string det_engine = det->load_report().engine_description;
       ctx.model_name = options.model.filename().string();
       ctx.max_pixels = options.max_pixels;
       ctx.divisor = options.divisor;
@@ -718,6 +723,7 @@ struct Server::Impl {
                           {"warmup_ms", std::round(ms_between(t1, t2))},
                           {"workers", options.workers},
                           {"threads_per_worker", d.intra_op_threads},
+                          {"engine", det_engine},
                           {"queue", queue.capacity()},
                           {"onnxruntime", onnxruntime_version()}});
     } catch (const Error& e) {

@@ -1,8 +1,9 @@
 // kprcnn/detector.h — run an exported Keypoint R-CNN on images.
 //
-// Ownership: a Detector owns one ONNX Runtime session (and its environment share). It is move-only; a moved-from
-// Detector is empty and throws kInvalidArgument if used. predict() is const and safe to call from several threads
-// at once on one Detector (ONNX Runtime sessions are thread-safe for Run).
+// Ownership: a Detector owns one loaded model on one inference engine (ONNX Runtime or OpenVINO: Engine below). It
+// is move-only; a moved-from Detector is empty and throws kInvalidArgument if used. predict() is const and safe to
+// call from several threads at once on one Detector (ONNX Runtime sessions are thread-safe for Run; on OpenVINO
+// each concurrent call takes its own infer request).
 //
 // The model contract (checked at load, a kModelContract error names what was expected and what was found):
 //   input  "input"            float32 [1, 3, H, W] (H, W dynamic), RGB in 0..1
@@ -30,9 +31,34 @@ namespace kprcnn {
 
 enum class GraphOptimization { kDisabled, kBasic, kExtended, kAll };
 
+// The inference engine (README, Engines). kAuto: OpenVINO for float models when its plugin (libkprcnn_openvino.so)
+// loads, else ONNX Runtime; ONNX Runtime for models quantised by `kprcnn quantize` (their accuracy is measured on
+// ONNX Runtime's INT8 kernels) and whenever a GPU provider is asked for. The rule follows bench/RESULTS.md (engines).
+enum class Engine { kAuto, kOnnxRuntime, kOpenVino };
+// ONNX Runtime's execution provider. kCuda and kTensorRt need ONNX Runtime's GPU build and NVIDIA's libraries;
+// without them loading fails with kEngineUnavailable naming what is missing.
+enum class Provider { kCpu, kCuda, kTensorRt };
+// OpenVINO's inference precision. kF32 (exact mode) pins f32: OpenVINO would otherwise pick bf16 on CPUs with AMX or
+// AVX-512 BF16. kBf16 lets it (fast mode; on other CPUs it runs f32). ONNX Runtime always runs the model's types.
+enum class Precision { kF32, kBf16 };
+
+// "auto", "ort" (or "onnxruntime"), "openvino" / "cpu", "cuda", "tensorrt" / "f32", "bf16". Anything else:
+// kEngineUnavailable listing the names.
+Engine parse_engine(const std::string& name);
+Provider parse_provider(const std::string& name);
+Precision parse_precision(const std::string& name);
+const char* to_string(Engine engine) noexcept;  // "auto", "ort", "openvino"
+const char* to_string(Provider provider) noexcept;
+
 struct DetectorOptions {
-  int intra_op_threads = 0;  // 0: ONNX Runtime's default (one per physical core)
-  int inter_op_threads = 1;
+  Engine engine = Engine::kAuto;
+  Provider provider = Provider::kCpu;     // ONNX Runtime only
+  Precision precision = Precision::kF32;  // OpenVINO only
+  // predict() calls expected at once (a server's workers). ONNX Runtime runs them on one session; OpenVINO gets as
+  // many streams (and LATENCY becomes its THROUGHPUT hint when > 1), so concurrent calls do not queue.
+  int concurrent_runs = 1;
+  int intra_op_threads = 0;  // threads per run; 0: the engine's default (one per physical core)
+  int inter_op_threads = 1;  // ONNX Runtime only
   GraphOptimization optimization = GraphOptimization::kAll;
   // Explicit colormap JSON ({"items":[{"label":..,"color":[r,g,b in 0..1]}]}); wins over the model metadata.
   std::filesystem::path colormap;
@@ -48,6 +74,8 @@ struct DetectorOptions {
   // instead on later ones (a restart then skips the optimisation pass). Entries are keyed by the model's content,
   // the ONNX Runtime version, the CPU and `optimization`, so a changed model is never served from a stale entry.
   // Empty: no cache. The CLI uses default_model_cache_dir().
+  // OpenVINO's compiled model is cached the same way (".ovblob" entries with a checksum: a damaged entry is
+  // rebuilt, never loaded), keyed also by the OpenVINO version and the precision.
   std::filesystem::path model_cache_dir;
   // Runs the model this many times at load on a synthetic image (threads, arena and first-run costs are paid at
   // load, not by the first request). A server wants 1; a one-shot command 0.
@@ -59,11 +87,14 @@ struct DetectorOptions {
 
 // How the Detector's model was loaded.
 struct LoadReport {
-  double load_ms = 0;                // model load, contract check and optimisation (or cache load)
-  double warm_up_ms = 0;             // DetectorOptions::warm_up_runs
-  bool cache_hit = false;            // the optimised graph came from the cache
-  std::filesystem::path cache_file;  // the cache entry used or written ("" when no cache)
-  std::string cache_note;            // why the cache was not used ("" when it was)
+  Engine engine = Engine::kOnnxRuntime;  // the engine that runs the model (kAuto resolved)
+  std::string engine_description;        // "onnxruntime 1.22.0 CPUExecutionProvider", "openvino 2026.4.1 CPU f32 ..."
+  std::string engine_note;               // why kAuto chose this engine
+  double load_ms = 0;                    // model load, contract check and optimisation (or cache load)
+  double warm_up_ms = 0;                 // DetectorOptions::warm_up_runs
+  bool cache_hit = false;                // the optimised graph came from the cache
+  std::filesystem::path cache_file;      // the cache entry used or written ("" when no cache)
+  std::string cache_note;                // why the cache was not used ("" when it was)
 };
 
 // $XDG_CACHE_HOME/kprcnn, else $HOME/.cache/kprcnn ("" when neither is set).
@@ -83,6 +114,9 @@ struct TensorInfo {
   std::string type;                 // "float32", "int64", ...
   std::vector<std::int64_t> shape;  // -1 for dynamic dimensions
   std::vector<std::string> dims;    // symbolic names where the model has them ("" otherwise)
+  // The engine does not know the rank before a run (OpenVINO, for a graph whose output shapes it cannot infer):
+  // `shape` is then empty, the contract check accepts any rank, and a wrong one is an error when the model runs.
+  bool dynamic_rank = false;
 };
 
 // "float32 [1, 3, height, width]": type and shape, symbolic names for dynamic dimensions ("?" when unnamed).
@@ -134,12 +168,17 @@ struct ModelFileStats {
   std::uintmax_t bytes = 0;
   std::size_t nodes = 0;
   std::map<std::string, std::string> metadata;  // metadata_props
+  std::vector<std::string> domains;             // operator domains beyond the standard one ("com.microsoft", ...)
 };
 ModelFileStats model_file_stats(const std::filesystem::path& model);
 
 // ONNX Runtime facts for `kprcnn info` and logs.
 std::string onnxruntime_version();
 std::vector<std::string> available_providers();
+// OpenVINO's version ("2026.4.1-..."), or "" when its plugin does not load; then openvino_unavailable_reason()
+// says why (not built, libkprcnn_openvino.so or the OpenVINO libraries missing, a version mismatch).
+std::string openvino_version();
+std::string openvino_unavailable_reason();
 
 // Library version ("0.1.0").
 const char* version() noexcept;

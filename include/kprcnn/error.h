@@ -10,15 +10,16 @@
 namespace kprcnn {
 
 enum class ErrorCode {
-  kInvalidArgument,  // a parameter out of range (threshold, size, ...): fix the call
-  kIo,               // a file could not be read or written (missing, unwritable folder, disk full)
-  kImageDecode,      // the bytes are not a readable JPEG/PNG (corrupt, truncated, unsupported)
-  kImageTooLarge,    // the image declares more pixels than the cap (header checked before allocating)
-  kModelLoad,        // the .onnx file could not be opened by ONNX Runtime (corrupt, truncated, bad external data)
-  kModelContract,    // the model's inputs/outputs are not the Keypoint R-CNN contract kprcnn expects
-  kColormap,         // the colormap / keypoint metadata is malformed or does not match the model
-  kInference,        // ONNX Runtime failed while running the model
-  kInternal,         // a bug in kprcnn: please report it
+  kInvalidArgument,    // a parameter out of range (threshold, size, ...): fix the call
+  kIo,                 // a file could not be read or written (missing, unwritable folder, disk full)
+  kImageDecode,        // the bytes are not a readable JPEG/PNG (corrupt, truncated, unsupported)
+  kImageTooLarge,      // the image declares more pixels than the cap (header checked before allocating)
+  kModelLoad,          // the .onnx file could not be opened by ONNX Runtime (corrupt, truncated, bad external data)
+  kModelContract,      // the model's inputs/outputs are not the Keypoint R-CNN contract kprcnn expects
+  kColormap,           // the colormap / keypoint metadata is malformed or does not match the model
+  kEngineUnavailable,  // the requested engine or execution provider is unknown, not built, or its libraries missing
+  kInference,          // ONNX Runtime failed while running the model
+  kInternal,           // a bug in kprcnn: please report it
 };
 
 // Short stable name of a code ("image_decode", ...), used in JSON error bodies and logs.

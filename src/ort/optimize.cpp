@@ -150,6 +150,13 @@ ModelFileStats model_file_stats(const fs::path& model) {
         if (f == 7) stats.nodes += count_node(node, 2);
         return true;
       });
+    } else if (field == 8) {  // opset_import: OperatorSetIdProto.domain = 1
+      std::string domain;
+      wire::for_each_bytes_field(payload, [&](std::uint64_t f, Bytes s) {
+        if (f == 1) domain = text(s);
+        return true;
+      });
+      if (!domain.empty() && domain != "ai.onnx") stats.domains.push_back(domain);
     } else if (field == 14) {
       std::string key, value;
       wire::for_each_bytes_field(payload, [&](std::uint64_t f, Bytes s) {

@@ -1,4 +1,4 @@
-// ONNX Runtime session: load, contract check, run. See session.h.
+// The ONNX Runtime engine: session options, execution providers, the optimised-model cache, run. See engine.h.
 #define ORT_API_MANUAL_INIT
 #include "ort/session.h"
 
@@ -13,9 +13,9 @@
 #include <sstream>
 #include <system_error>
 
+#include "cache/model_cache.h"
+#include "engine.h"
 #include "kprcnn/error.h"
-#include "ort/external_data.h"
-#include "ort/model_cache.h"
 
 namespace kprcnn::ort {
 namespace {
@@ -89,84 +89,79 @@ TensorInfo describe(const std::string& name, const Ort::TypeInfo& type) {
   return info;
 }
 
-// One expected tensor: name, type, and per-dimension requirement (-1: any size, dynamic or not).
-struct Expected {
-  const char* name;
-  const char* type;
-  std::vector<std::int64_t> dims;
-  const char* shown;  // how the contract is written in messages
-};
-
-const Expected kInput{"input", "float32", {1, 3, -1, -1}, "float32 [1, 3, H, W]"};
-const Expected kOutputs[] = {
-    {"boxes", "float32", {-1, 4}, "float32 [N, 4]"},
-    {"labels", "int64", {-1}, "int64 [N]"},
-    {"scores", "float32", {-1}, "float32 [N]"},
-    {"keypoints", "float32", {-1, -1, 3}, "float32 [N, K, 3]"},
-    {"keypoints_scores", "float32", {-1, -1}, "float32 [N, K]"},
-};
 constexpr const char* kOutputNames[] = {"boxes", "labels", "scores", "keypoints", "keypoints_scores"};
-
-bool matches(const TensorInfo& t, const Expected& e) {
-  if (t.type != e.type || t.shape.size() != e.dims.size()) return false;
-  for (std::size_t i = 0; i < e.dims.size(); ++i) {
-    // A dynamic dimension (< 0) in the model is accepted anywhere; a static one must equal the contract's.
-    if (e.dims[i] >= 0 && t.shape[i] >= 0 && t.shape[i] != e.dims[i]) return false;
-  }
-  return true;
-}
-
-std::string list(const std::vector<TensorInfo>& tensors) {
-  std::string out;
-  for (const auto& t : tensors) out += "\n    " + t.name + ": " + to_string(t);
-  return out.empty() ? "\n    (none)" : out;
-}
-
-void check_contract(const ModelInfo& info) {
-  std::vector<std::string> problems;
-  if (info.inputs.size() != 1) {
-    problems.push_back("expected exactly 1 input, found " + std::to_string(info.inputs.size()));
-  }
-  auto find = [](const std::vector<TensorInfo>& v, const char* name) -> const TensorInfo* {
-    auto it = std::find_if(v.begin(), v.end(), [&](const TensorInfo& t) { return t.name == name; });
-    return it == v.end() ? nullptr : &*it;
-  };
-  auto check = [&](const std::vector<TensorInfo>& v, const Expected& e, const char* what) {
-    const TensorInfo* t = find(v, e.name);
-    if (!t) {
-      problems.push_back(std::string("missing ") + what + " '" + e.name + "' " + e.shown);
-    } else if (!matches(*t, e)) {
-      problems.push_back(std::string(what) + " '" + e.name + "': expected " + e.shown + ", found " + to_string(*t));
-    }
-  };
-  check(info.inputs, kInput, "input");
-  for (const auto& e : kOutputs) check(info.outputs, e, "output");
-  if (const TensorInfo* kp = find(info.outputs, "keypoints"); kp && kp->shape.size() == 3) {
-    const TensorInfo* ks = find(info.outputs, "keypoints_scores");
-    if (ks && ks->shape.size() == 2 && kp->shape[1] > 0 && ks->shape[1] > 0 && kp->shape[1] != ks->shape[1]) {
-      problems.push_back("outputs 'keypoints' and 'keypoints_scores' disagree on K (" + std::to_string(kp->shape[1]) +
-                         " vs " + std::to_string(ks->shape[1]) + ")");
-    }
-  }
-  if (problems.empty()) return;
-  std::string message = "model " + info.path.string() + " is not a Keypoint R-CNN export kprcnn can run:";
-  for (const auto& p : problems) message += "\n  - " + p;
-  message += "\n  found inputs:" + list(info.inputs) + "\n  found outputs:" + list(info.outputs) +
-             "\n  Export the checkpoint with `kprcnn export` to get the expected names and shapes.";
-  throw Error(ErrorCode::kModelContract, message);
-}
 
 }  // namespace
 
-struct Session::Impl {
-  Ort::Session session{nullptr};
-  ModelInfo info;
-  Ort::MemoryInfo memory{nullptr};
-  LoadReport report;
-  std::filesystem::path profile_file;
+namespace {
+
+struct SessionConfig {
+  int intra_op_threads = 0;
+  int inter_op_threads = 1;
+  GraphOptimization optimization = GraphOptimization::kAll;
+  Provider provider = Provider::kCpu;
+  bool allow_spinning = false;         // session.intra_op.allow_spinning / inter_op
+  bool cpu_arena = true;               // ONNX Runtime's CPU memory arena
+  bool memory_pattern = false;         // ONNX Runtime's memory pattern planning
+  std::filesystem::path cache_dir;     // optimised-model cache (cache/model_cache.h); empty: none
+  std::filesystem::path profile_file;  // ONNX Runtime profile JSON, written when the session ends; empty: none
 };
 
-namespace {
+const char* provider_name(Provider provider) {
+  switch (provider) {
+    case Provider::kCpu: return "CPUExecutionProvider";
+    case Provider::kCuda: return "CUDAExecutionProvider";
+    case Provider::kTensorRt: return "TensorrtExecutionProvider";
+  }
+  return "?";
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// Adds the GPU execution provider(s) to `options`; kEngineUnavailable naming what is missing: the provider in this
+// ONNX Runtime build, or (ONNX Runtime loads the provider library here) the CUDA/cuDNN/TensorRT libraries or the
+// driver. TensorRT falls back to CUDA, then the CPU, for the operators it does not take (ONNX Runtime's order).
+void append_provider(Ort::SessionOptions& options, Provider provider) {
+  if (provider == Provider::kCpu) return;
+  const std::vector<std::string> available = Ort::GetAvailableProviders();
+  const char* name = provider_name(provider);
+  const bool has_cuda = std::find(available.begin(), available.end(), "CUDAExecutionProvider") != available.end();
+  if (std::find(available.begin(), available.end(), name) == available.end()) {
+    throw Error(ErrorCode::kEngineUnavailable,
+                std::string("this ONNX Runtime (") + Ort::GetVersionString() + ", providers: " + joined(available) +
+                    ") has no " + name +
+                    ".\n  Use ONNX Runtime's GPU build: scripts/fetch_onnxruntime.sh --gpu, then configure kprcnn "
+                    "with -DONNXRUNTIME_ROOT=build/third-party/onnxruntime-gpu (README, Engines); or --provider cpu.");
+  }
+  const OrtApi& api = Ort::GetApi();
+  try {
+    if (provider == Provider::kTensorRt) {
+      OrtTensorRTProviderOptionsV2* trt = nullptr;
+      Ort::ThrowOnError(api.CreateTensorRTProviderOptions(&trt));
+      std::unique_ptr<OrtTensorRTProviderOptionsV2, decltype(api.ReleaseTensorRTProviderOptions)> owned(
+          trt, api.ReleaseTensorRTProviderOptions);
+      options.AppendExecutionProvider_TensorRT_V2(*trt);
+    }
+    if (has_cuda) {
+      OrtCUDAProviderOptionsV2* cuda = nullptr;
+      Ort::ThrowOnError(api.CreateCUDAProviderOptions(&cuda));
+      std::unique_ptr<OrtCUDAProviderOptionsV2, decltype(api.ReleaseCUDAProviderOptions)> owned(
+          cuda, api.ReleaseCUDAProviderOptions);
+      options.AppendExecutionProvider_CUDA_V2(*cuda);
+    }
+  } catch (const Ort::Exception& e) {
+    throw Error(ErrorCode::kEngineUnavailable,
+                std::string("ONNX Runtime could not start its ") + name + ": " + e.what() +
+                    "\n  It needs an NVIDIA GPU with its driver (libcuda.so.1) and the CUDA 12 and cuDNN 9 libraries" +
+                    (provider == Provider::kTensorRt ? " and TensorRT 10" : "") +
+                    " on the library path (NVIDIA's wheels: nvidia-cuda-runtime-cu12, nvidia-cudnn-cu12, ...; "
+                    "README, Engines); or --provider cpu.");
+  }
+}
 
 // Old entries beyond this many are evicted (least recently used first): a model is ~240 MB.
 constexpr std::size_t kCacheEntries = 6;
@@ -183,6 +178,7 @@ Ort::SessionOptions session_options(const SessionConfig& config, GraphOptimizati
   if (!config.cpu_arena) options.DisableCpuMemArena();
   if (!config.memory_pattern) options.DisableMemPattern();
   if (!config.profile_file.empty()) options.EnableProfiling((config.profile_file.string() + ".ort").c_str());
+  append_provider(options, config.provider);
   return options;
 }
 
@@ -198,12 +194,12 @@ std::filesystem::path temp_entry(const std::filesystem::path& entry) {
 // optimised), else the model with `config.optimization`, saving the result. Returns false (with a note in the
 // report) when the cache cannot be used, so that the caller loads the model directly.
 bool load_cached(Ort::Env& env, const std::filesystem::path& model, const SessionConfig& config, Ort::Session& out,
-                 LoadReport& report) {
+                 engine::Loaded& report) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::path entry;
   try {
-    entry = cache_entry(config.cache_dir, model, Ort::GetVersionString(), static_cast<int>(config.optimization));
+    entry = cache::cache_entry(config.cache_dir, model, Ort::GetVersionString(), static_cast<int>(config.optimization));
   } catch (const Error& e) {
     report.cache_note = e.what();
     return false;
@@ -213,7 +209,7 @@ bool load_cached(Ort::Env& env, const std::filesystem::path& model, const Sessio
     try {
       out = Ort::Session(env, entry.c_str(), session_options(config, ORT_DISABLE_ALL));
       report.cache_hit = true;
-      touch_entry(entry);
+      cache::touch_entry(entry);
       return true;
     } catch (const Ort::Exception& e) {
       fs::remove(entry, ec);  // damaged (disk full while writing it, ...): rebuilt below
@@ -244,87 +240,9 @@ bool load_cached(Ort::Env& env, const std::filesystem::path& model, const Sessio
     report.cache_note = "cannot write cache entry " + entry.string() + ": " + ec.message();
     report.cache_file.clear();
   }
-  evict_entries(config.cache_dir, kCacheEntries);
+  cache::evict_entries(config.cache_dir, kCacheEntries);
   return true;
 }
-
-}  // namespace
-
-Session::Session(const std::filesystem::path& model, const SessionConfig& config) {
-  // Bind the API before any Ort object exists: even an empty wrapper calls into it when destroyed.
-  Ort::Env& environment = env();
-  const auto started = std::chrono::steady_clock::now();
-  impl_ = std::make_unique<Impl>();
-  std::error_code ec;
-  if (!std::filesystem::exists(model, ec)) {
-    throw Error(ErrorCode::kIo, "model file not found: " + model.string());
-  }
-  if (std::filesystem::is_directory(model, ec)) {
-    throw Error(ErrorCode::kIo, "model path is a folder, expected an .onnx file: " + model.string());
-  }
-  check_external_data(model);
-  impl_->profile_file = config.profile_file;
-  try {
-    const bool cached = !config.cache_dir.empty() && config.optimization != GraphOptimization::kDisabled &&
-                        load_cached(environment, model, config, impl_->session, impl_->report);
-    if (!cached) {
-      impl_->session = Ort::Session(environment, model.c_str(), session_options(config, to_ort(config.optimization)));
-    }
-  } catch (const Ort::Exception& e) {
-    throw Error(ErrorCode::kModelLoad, "cannot load model " + model.string() + ": " + e.what() +
-                                           "\n  The file is not a valid ONNX model (corrupt, truncated, or its "
-                                           "external data is missing); re-export it with `kprcnn export`.");
-  }
-  impl_->memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
-
-  ModelInfo& info = impl_->info;
-  info.path = model;
-  Ort::AllocatorWithDefaultOptions allocator;
-  Ort::Session& s = impl_->session;
-  for (std::size_t i = 0; i < s.GetInputCount(); ++i) {
-    info.inputs.push_back(describe(s.GetInputNameAllocated(i, allocator).get(), s.GetInputTypeInfo(i)));
-  }
-  for (std::size_t i = 0; i < s.GetOutputCount(); ++i) {
-    info.outputs.push_back(describe(s.GetOutputNameAllocated(i, allocator).get(), s.GetOutputTypeInfo(i)));
-  }
-  Ort::ModelMetadata meta = s.GetModelMetadata();
-  info.producer = meta.GetProducerNameAllocated(allocator).get();
-  info.graph_name = meta.GetGraphNameAllocated(allocator).get();
-  for (const auto& key : meta.GetCustomMetadataMapKeysAllocated(allocator)) {
-    info.metadata[key.get()] = meta.LookupCustomMetadataMapAllocated(key.get(), allocator).get();
-  }
-  try {
-    check_contract(info);
-  } catch (const Error&) {
-    if (!impl_->report.cache_file.empty()) std::filesystem::remove(impl_->report.cache_file, ec);  // not ours
-    throw;
-  }
-  for (const auto& t : info.outputs) {
-    if (t.name == "keypoints" && t.shape[1] > 0) info.num_keypoints = static_cast<int>(t.shape[1]);
-  }
-  impl_->report.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-}
-
-Session::~Session() {
-  if (!impl_ || impl_->profile_file.empty() || !impl_->session) return;
-  try {  // ONNX Runtime names the file <prefix>_<date>.json; move it to the requested name
-    Ort::AllocatorWithDefaultOptions allocator;
-    const std::string written = impl_->session.EndProfilingAllocated(allocator).get();
-    std::error_code ec;
-    std::filesystem::rename(written, impl_->profile_file, ec);
-  } catch (...) {
-  }
-}
-
-const ModelInfo& Session::info() const noexcept {
-  return impl_->info;
-}
-
-const LoadReport& Session::load_report() const noexcept {
-  return impl_->report;
-}
-
-namespace {
 
 template <typename T>
 void copy_out(const Ort::Value& value, std::size_t expected, std::vector<T>& out, const char* name) {
@@ -338,9 +256,85 @@ void copy_out(const Ort::Value& value, std::size_t expected, std::vector<T>& out
   if (expected) std::copy_n(value.GetTensorData<T>(), expected, out.data());
 }
 
-}  // namespace
+class OrtEngine final : public engine::Engine {
+ public:
+  OrtEngine(const std::filesystem::path& model, const SessionConfig& config);
+  ~OrtEngine() override;
+  const ModelInfo& info() const noexcept override { return info_; }
+  const engine::Loaded& loaded() const noexcept override { return loaded_; }
+  engine::Outputs run(std::span<const float> chw, int height, int width) const override;
 
-Outputs Session::run(std::span<const float> chw, int height, int width) const {
+ private:
+  mutable Ort::Session session_{nullptr};  // Run is thread-safe; the C++ wrapper declares it non-const
+  ModelInfo info_;
+  Ort::MemoryInfo memory_{nullptr};
+  engine::Loaded loaded_;
+  std::filesystem::path profile_file_;
+};
+
+OrtEngine::OrtEngine(const std::filesystem::path& model, const SessionConfig& config) {
+  // Bind the API before any Ort object exists: even an empty wrapper calls into it when destroyed.
+  Ort::Env& environment = env();
+  const auto started = std::chrono::steady_clock::now();
+  engine::check_model_file(model);
+  profile_file_ = config.profile_file;
+  // The optimised-model cache is for the CPU provider: a graph optimised for a GPU provider is not saved.
+  const bool use_cache = !config.cache_dir.empty() && config.optimization != GraphOptimization::kDisabled &&
+                         config.provider == Provider::kCpu;
+  try {
+    const bool cached = use_cache && load_cached(environment, model, config, session_, loaded_);
+    if (!cached) {
+      session_ = Ort::Session(environment, model.c_str(), session_options(config, to_ort(config.optimization)));
+    }
+  } catch (const Ort::Exception& e) {
+    throw Error(ErrorCode::kModelLoad, "cannot load model " + model.string() + ": " + e.what() +
+                                           "\n  The file is not a valid ONNX model (corrupt, truncated, or its "
+                                           "external data is missing); re-export it with `kprcnn export`.");
+  }
+  memory_ = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+
+  ModelInfo& info = info_;
+  info.path = model;
+  Ort::AllocatorWithDefaultOptions allocator;
+  Ort::Session& s = session_;
+  for (std::size_t i = 0; i < s.GetInputCount(); ++i) {
+    info.inputs.push_back(describe(s.GetInputNameAllocated(i, allocator).get(), s.GetInputTypeInfo(i)));
+  }
+  for (std::size_t i = 0; i < s.GetOutputCount(); ++i) {
+    info.outputs.push_back(describe(s.GetOutputNameAllocated(i, allocator).get(), s.GetOutputTypeInfo(i)));
+  }
+  Ort::ModelMetadata meta = s.GetModelMetadata();
+  info.producer = meta.GetProducerNameAllocated(allocator).get();
+  info.graph_name = meta.GetGraphNameAllocated(allocator).get();
+  for (const auto& key : meta.GetCustomMetadataMapKeysAllocated(allocator)) {
+    info.metadata[key.get()] = meta.LookupCustomMetadataMapAllocated(key.get(), allocator).get();
+  }
+  try {
+    engine::check_contract(info);
+  } catch (const Error&) {
+    std::error_code ec;
+    if (!loaded_.cache_file.empty()) std::filesystem::remove(loaded_.cache_file, ec);  // not ours
+    throw;
+  }
+  for (const auto& t : info.outputs) {
+    if (t.name == "keypoints" && t.shape[1] > 0) info.num_keypoints = static_cast<int>(t.shape[1]);
+  }
+  loaded_.description = std::string("onnxruntime ") + Ort::GetVersionString() + " " + provider_name(config.provider);
+  loaded_.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+}
+
+OrtEngine::~OrtEngine() {
+  if (profile_file_.empty() || !session_) return;
+  try {  // ONNX Runtime names the file <prefix>_<date>.json; move it to the requested name
+    Ort::AllocatorWithDefaultOptions allocator;
+    const std::string written = session_.EndProfilingAllocated(allocator).get();
+    std::error_code ec;
+    std::filesystem::rename(written, profile_file_, ec);
+  } catch (...) {
+  }
+}
+
+engine::Outputs OrtEngine::run(std::span<const float> chw, int height, int width) const {
   if (height <= 0 || width <= 0 || chw.size() != static_cast<std::size_t>(3) * height * width) {
     throw Error(ErrorCode::kInternal,
                 "input tensor size does not match 3 x " + std::to_string(height) + " x " + std::to_string(width));
@@ -350,9 +344,8 @@ Outputs Session::run(std::span<const float> chw, int height, int width) const {
   std::vector<Ort::Value> values;
   try {
     // ONNX Runtime does not write to inputs; the C API takes a non-const pointer.
-    Ort::Value input =
-        Ort::Value::CreateTensor<float>(impl_->memory, const_cast<float*>(chw.data()), chw.size(), shape, 4);
-    values = impl_->session.Run(Ort::RunOptions{nullptr}, input_names, &input, 1, kOutputNames, 5);
+    Ort::Value input = Ort::Value::CreateTensor<float>(memory_, const_cast<float*>(chw.data()), chw.size(), shape, 4);
+    values = session_.Run(Ort::RunOptions{nullptr}, input_names, &input, 1, kOutputNames, 5);
   } catch (const Ort::Exception& e) {
     throw Error(ErrorCode::kInference, std::string("ONNX Runtime failed to run the model: ") + e.what());
   }
@@ -362,7 +355,7 @@ Outputs Session::run(std::span<const float> chw, int height, int width) const {
       throw Error(ErrorCode::kInference, std::string("model output '") + kOutputNames[i] + "' is not a tensor");
     }
   }
-  Outputs out;
+  engine::Outputs out;
   const auto box_shape = values[0].GetTensorTypeAndShapeInfo().GetShape();
   const auto kp_shape = values[3].GetTensorTypeAndShapeInfo().GetShape();
   if (box_shape.size() != 2 || kp_shape.size() != 3 || box_shape[0] < 0 || kp_shape[1] < 0) {
@@ -378,6 +371,8 @@ Outputs Session::run(std::span<const float> chw, int height, int width) const {
   return out;
 }
 
+}  // namespace
+
 std::string version() {
   ensure_api();
   return Ort::GetVersionString();
@@ -390,10 +385,29 @@ std::vector<std::string> providers() {
 
 }  // namespace kprcnn::ort
 
+namespace kprcnn::engine {
+
+std::unique_ptr<Engine> open_onnxruntime(const std::filesystem::path& model, const DetectorOptions& options) {
+  ort::SessionConfig config;
+  config.intra_op_threads = options.intra_op_threads;
+  config.inter_op_threads = options.inter_op_threads;
+  config.optimization = options.optimization;
+  config.provider = options.provider;
+  config.allow_spinning = options.allow_spinning;
+  config.cpu_arena = options.cpu_memory_arena;
+  config.memory_pattern = options.memory_pattern;
+  config.cache_dir = options.model_cache_dir;
+  config.profile_file = options.profile_file;
+  return std::make_unique<ort::OrtEngine>(model, config);
+}
+
+}  // namespace kprcnn::engine
+
 namespace kprcnn {
 
 std::string to_string(const TensorInfo& t) {
   std::ostringstream out;
+  if (t.dynamic_rank) return t.type + " [...]";
   out << t.type << " [";
   for (std::size_t i = 0; i < t.shape.size(); ++i) {
     if (i) out << ", ";

@@ -266,22 +266,22 @@ class Suite:
 
         return self._once("references", subject, make)
 
-    def run(self, subject: str) -> CliRun:
-        """One `kprcnn predict` over the subject's folder (blank image first, then the scenes, one process),
-        annotated images on."""
+    def run(self, subject: str, engine: str = "auto") -> CliRun:
+        """One `kprcnn predict --engine ENGINE` over the subject's folder (blank image first, then the scenes, one
+        process), annotated images on."""
 
         def make() -> CliRun:
-            out = self.tmp.mktemp(f"predict-{subject}")
+            out = self.tmp.mktemp(f"predict-{subject}-{engine}")
             cmd = [str(cli_path()), "predict", "--model", str(self.model(subject).onnx), "--input",
                    str(self.image_dir(subject)), "--output", str(out), "--threshold",
-                   str(SUBJECTS[subject].threshold), "--size", str(SIZE)]  # fmt: skip
+                   str(SUBJECTS[subject].threshold), "--size", str(SIZE), "--engine", engine]  # fmt: skip
             started = time.monotonic()
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
-            print(f"\nkprcnn predict ({subject}): {time.monotonic() - started:.1f} s\n{result.stderr}")
+            print(f"\nkprcnn predict ({subject}, --engine {engine}): {time.monotonic() - started:.1f} s\n{result.stderr}")
             documents = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
             return CliRun(result, out, documents)
 
-        return self._once("run", subject, make)
+        return self._once(f"run-{engine}", subject, make)
 
 
 @pytest.fixture(scope="session")

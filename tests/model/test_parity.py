@@ -1,6 +1,7 @@
-"""`kprcnn predict` (C++, ONNX Runtime) against torchvision eager on the same checkpoint: the trained face model
-on validation scenes (every detection the graph returns, weak ones included) and a random-init
-keypointrcnn_resnet50_fpn on one scene (the recipe's architecture).
+"""`kprcnn predict` (C++, on each engine: ONNX Runtime and OpenVINO in f32) against torchvision eager on the same
+checkpoint: the trained face model on validation scenes (every detection the graph returns, weak ones included) and
+a random-init keypointrcnn_resnet50_fpn on one scene (the recipe's architecture). The same tolerances hold for both
+engines; the two engines also agree with each other on the trained model well within them.
 
 Tolerances (see reference.Tolerance): boxes and keypoints within 1e-2 px or 1e-3 relative; detection scores
 within 1e-4; keypoint scores (heatmap logits of magnitude ~10-40) within 1e-2 or 1e-3 relative: they come out of
@@ -83,16 +84,23 @@ def test_document_fields(suite, subject, spec):
             assert 0 <= k["x"] <= spec.width and 0 <= k["y"] <= spec.height
 
 
+ENGINES = ["ort", "openvino"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("subject, spec", SCENE_CASES, ids=SCENE_IDS)
-def test_parity_with_torchvision(suite, subject, spec):
+def test_parity_with_torchvision(suite, subject, spec, engine):
     s = SUBJECTS[subject]
-    expected_doc, actual_doc = suite.references(subject)[spec.name], suite.run(subject).documents[spec.name]
+    run = suite.run(subject, engine)
+    assert run.result.returncode == 0, run.result.stderr
+    assert f"engine: {'onnxruntime' if engine == 'ort' else 'openvino'} " in run.result.stderr
+    expected_doc, actual_doc = suite.references(subject)[spec.name], run.documents[spec.name]
     assert (actual_doc["width"], actual_doc["height"]) == (expected_doc["width"], expected_doc["height"])
     expected, actual, dropped = without_borderline(expected_doc["detections"], actual_doc["detections"], s.threshold)
     assert len(expected) >= s.min_detections, f"premise: at least {s.min_detections} detections above {s.threshold}"
     result = reference.compare(expected, actual, TOL, where=spec.name)
     confident = sum(d["score"] > 0.8 for d in expected)
-    print(f"\n{subject} {spec.name} {spec.width}x{spec.height} (input {expected_doc['input_size']}): "
+    print(f"\n{subject} {spec.name} --engine {engine} {spec.width}x{spec.height} (input {expected_doc['input_size']}): "
           f"{result.summary()} ({confident} above 0.8){f'; {dropped} borderline left out' if dropped else ''}")
     assert not result.problems, "\n".join(result.problems[:20])
 
@@ -126,3 +134,26 @@ def test_model_metadata_carries_the_colormap(suite, subject):
     model = onnx.load(str(suite.model(subject).onnx), load_external_data=False)
     meta = {p.key: p.value for p in model.metadata_props}
     assert [i["label"] for i in json.loads(meta["kprcnn.colormap"])["items"]] == list(SUBJECTS[subject].labels)
+
+
+def test_engines_give_the_same_detections(suite):
+    """The trained model on every validation scene: OpenVINO (f32) returns ONNX Runtime's detections (weak ones
+    included), matched as against eager (order ties by IoU, cut-off borderline left out), within the same
+    tolerances (measured: ~5e-5 px apart)."""
+    s = SUBJECTS["trained"]
+    ort, openvino = suite.run("trained", "ort"), suite.run("trained", "openvino")
+    assert ort.result.returncode == 0 and openvino.result.returncode == 0, ort.result.stderr + openvino.result.stderr
+    assert ort.documents.keys() == openvino.documents.keys() and ort.documents
+    compared = 0
+    for name, a in ort.documents.items():
+        expected, actual, _ = without_borderline(a["detections"], openvino.documents[name]["detections"], s.threshold)
+        result = reference.compare(expected, actual, TOL, where=name)
+        assert not result.problems, "\n".join(result.problems[:20])
+        compared += len(expected)
+    assert compared >= 6
+
+
+def test_auto_engine_is_openvino_for_a_float_model(suite):
+    run = suite.run("trained")
+    assert run.result.returncode == 0, run.result.stderr
+    assert "engine: openvino " in run.result.stderr and "(auto: " in run.result.stderr

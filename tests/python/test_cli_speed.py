@@ -37,16 +37,21 @@ def image(tmp_path):
     return path
 
 
-def test_model_cache_gives_same_answers_and_follows_model_changes(tmp_path, image):
+ENGINES = [("ort", "*.onnx"), ("openvino", "*.ovblob")]
+
+
+@pytest.mark.parametrize("engine, entry_glob", ENGINES)
+def test_model_cache_gives_same_answers_and_follows_model_changes(tmp_path, image, engine, entry_glob):
     cache = tmp_path / "xdg"
     model = one_detection(tmp_path / "m.onnx", [10, 20, 100, 200])
-    first = run("predict", "-m", model, "-i", image, "-o", tmp_path / "o1", cache=cache)
+    first = run("predict", "--engine", engine, "-m", model, "-i", image, "-o", tmp_path / "o1", cache=cache)
     assert "cached for the next start" in first.stderr
-    entries = list((cache / "kprcnn").glob("*.onnx"))
+    entries = list((cache / "kprcnn").glob(entry_glob))
     assert len(entries) == 1 and entries[0].name.startswith("m-")
-    second = run("predict", "-m", model, "-i", image, "-o", tmp_path / "o2", cache=cache)
+    second = run("predict", "--engine", engine, "-m", model, "-i", image, "-o", tmp_path / "o2", cache=cache)
     assert "(optimised-model cache)" in second.stderr
-    uncached = run("predict", "--no-cache", "-m", model, "-i", image, "-o", tmp_path / "o3", cache=cache)
+    uncached = run("predict", "--engine", engine, "--no-cache", "-m", model, "-i", image, "-o", tmp_path / "o3",
+                   cache=cache)
     assert "cache" not in uncached.stderr.splitlines()[0]
     docs = [read_json(tmp_path / o / "photo.json") for o in ("o1", "o2", "o3")]
     assert docs[0] == docs[1] == docs[2]
@@ -54,15 +59,16 @@ def test_model_cache_gives_same_answers_and_follows_model_changes(tmp_path, imag
 
     # Same file name, other contents: a new entry, and the new model's answer (never the stale one).
     one_detection(model, [50, 60, 150, 250])
-    third = run("predict", "-m", model, "-i", image, "-o", tmp_path / "o4", cache=cache)
+    third = run("predict", "--engine", engine, "-m", model, "-i", image, "-o", tmp_path / "o4", cache=cache)
     assert "cached for the next start" in third.stderr
-    assert len(list((cache / "kprcnn").glob("*.onnx"))) == 2
+    assert len(list((cache / "kprcnn").glob(entry_glob))) == 2
     box = read_json(tmp_path / "o4" / "photo.json")["detections"][0]["box"]
     assert box != docs[0]["detections"][0]["box"]
     assert box[0] == pytest.approx(50 * 450 / 768, abs=1e-3)  # input 768x512 for a 450x300 image
 
 
-def test_refused_model_leaves_no_cache_entry(tmp_path, image):
+@pytest.mark.parametrize("engine, entry_glob", ENGINES)
+def test_refused_model_leaves_no_cache_entry(tmp_path, image, engine, entry_glob):
     import onnx
 
     cache = tmp_path / "xdg"
@@ -73,8 +79,8 @@ def test_refused_model_leaves_no_cache_entry(tmp_path, image):
     for out in proto.graph.output:
         out.name = "score" if out.name == "scores" else out.name
     onnx.save(proto, str(model))
-    run("predict", "-m", model, "-i", image, "-o", tmp_path / "o", cache=cache, check=5)
-    assert list((cache / "kprcnn").glob("*.onnx")) == []
+    run("predict", "--engine", engine, "-m", model, "-i", image, "-o", tmp_path / "o", cache=cache, check=5)
+    assert list((cache / "kprcnn").glob(entry_glob)) == []
 
 
 def test_folder_pipeline_keeps_order_and_reports_throughput(tmp_path):

@@ -9,12 +9,12 @@
 #include <string>
 #include <thread>
 
-#include "ort/model_cache.h"
+#include "cache/model_cache.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using kprcnn::ort::cache_entry;
+using kprcnn::cache::cache_entry;
 
 fs::path fresh_dir(const std::string& name) {
   const fs::path dir = fs::path(KPRCNN_TEST_TMP_DIR) / "model-cache" / name;
@@ -28,7 +28,7 @@ void write(const fs::path& p, const std::string& contents) {
 }
 
 std::uint64_t hash_of(const std::string& s) {
-  return kprcnn::ort::xxh64({reinterpret_cast<const std::uint8_t*>(s.data()), s.size()});
+  return kprcnn::cache::xxh64({reinterpret_cast<const std::uint8_t*>(s.data()), s.size()});
 }
 
 TEST(ModelCache, Xxh64MatchesReferenceVectors) {
@@ -74,10 +74,10 @@ TEST(ModelCache, EvictsLeastRecentlyUsed) {
     write(p, "model");
     fs::last_write_time(p, now - std::chrono::hours(10 - i));  // m0 oldest
   }
-  kprcnn::ort::touch_entry(dir / "m0.onnx");  // used just now: m0 is the newest
+  kprcnn::cache::touch_entry(dir / "m0.onnx");  // used just now: m0 is the newest
   write(dir / ".tmp-1-2-3-m9.onnx", "partial");
   fs::last_write_time(dir / ".tmp-1-2-3-m9.onnx", now - std::chrono::hours(48));  // a crashed writer's leftover
-  kprcnn::ort::evict_entries(dir, 3);
+  kprcnn::cache::evict_entries(dir, 3);
   EXPECT_TRUE(fs::exists(dir / "m0.onnx"));
   EXPECT_FALSE(fs::exists(dir / "m1.onnx"));
   EXPECT_FALSE(fs::exists(dir / "m2.onnx"));
@@ -92,10 +92,10 @@ TEST(ModelCache, DefaultFolderFollowsXdg) {
   const char* old_home = std::getenv("HOME");
   const std::string saved_home = old_home ? old_home : "";
   setenv("XDG_CACHE_HOME", "/tmp/xdg-test", 1);
-  EXPECT_EQ(kprcnn::ort::default_cache_dir(), fs::path("/tmp/xdg-test/kprcnn"));
+  EXPECT_EQ(kprcnn::cache::default_cache_dir(), fs::path("/tmp/xdg-test/kprcnn"));
   setenv("XDG_CACHE_HOME", "relative/ignored", 1);  // the XDG spec: relative paths are invalid
   setenv("HOME", "/home/someone", 1);
-  EXPECT_EQ(kprcnn::ort::default_cache_dir(), fs::path("/home/someone/.cache/kprcnn"));
+  EXPECT_EQ(kprcnn::cache::default_cache_dir(), fs::path("/home/someone/.cache/kprcnn"));
   if (old_home) setenv("HOME", saved_home.c_str(), 1);
   if (old_xdg) {
     setenv("XDG_CACHE_HOME", saved.c_str(), 1);

@@ -1,5 +1,5 @@
 // The optimised-model cache: keys, entry names, eviction. See model_cache.h.
-#include "ort/model_cache.h"
+#include "cache/model_cache.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -20,7 +20,7 @@
 
 #include "kprcnn/error.h"
 
-namespace kprcnn::ort {
+namespace kprcnn::cache {
 namespace fs = std::filesystem;
 namespace {
 
@@ -196,10 +196,11 @@ std::uint64_t remembered_content_hash(const fs::path& dir, const fs::path& model
 
 }  // namespace
 
-fs::path cache_entry(const fs::path& dir, const fs::path& model, std::string_view ort_version, int optimization_level) {
+fs::path cache_entry(const fs::path& dir, const fs::path& model, std::string_view engine, int optimization_level,
+                     std::string_view extension) {
   std::error_code ec;
   const std::uintmax_t size = fs::file_size(model, ec);
-  std::string header = std::string(kFormatTag) + "\n" + std::string(ort_version) + "\n" + cpu_identity() + "\n" +
+  std::string header = std::string(kFormatTag) + "\n" + std::string(engine) + "\n" + cpu_identity() + "\n" +
                        std::to_string(optimization_level) + "\n" + std::to_string(ec ? 0 : size) + "\n";
   const std::uint64_t content = remembered_content_hash(dir, model);
   header += hex16(content);
@@ -207,7 +208,7 @@ fs::path cache_entry(const fs::path& dir, const fs::path& model, std::string_vie
   const std::uint64_t key = xxh64({bytes, header.size()});
   std::string stem = model.stem().string();
   if (stem.size() > 64) stem.resize(64);
-  return dir / (stem + "-" + hex16(key) + ".onnx");
+  return dir / (stem + "-" + hex16(key) + std::string(extension));
 }
 
 fs::path default_cache_dir() {
@@ -223,7 +224,7 @@ void touch_entry(const fs::path& entry) noexcept {
   fs::last_write_time(entry, fs::file_time_type::clock::now(), ec);
 }
 
-void evict_entries(const fs::path& dir, std::size_t keep) noexcept {
+void evict_entries(const fs::path& dir, std::size_t keep, std::string_view extension) noexcept {
   try {
     std::error_code ec;
     std::vector<std::pair<fs::file_time_type, fs::path>> entries;
@@ -234,7 +235,7 @@ void evict_entries(const fs::path& dir, std::size_t keep) noexcept {
       if (ec) continue;
       if (name.rfind(".tmp-", 0) == 0) {
         if (now - time > std::chrono::hours(24)) fs::remove(e.path(), ec);  // a crashed writer's leftover
-      } else if (e.path().extension() == ".onnx") {
+      } else if (e.path().extension() == extension) {
         entries.emplace_back(time, e.path());
       }
     }
@@ -245,4 +246,4 @@ void evict_entries(const fs::path& dir, std::size_t keep) noexcept {
   }
 }
 
-}  // namespace kprcnn::ort
+}  // namespace kprcnn::cache

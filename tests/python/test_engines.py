@@ -1,0 +1,143 @@
+"""Engine selection end to end (`--engine`, `--provider`, `--precision`) and the failures it must report: an unknown
+name, OpenVINO missing at run time, a GPU provider this ONNX Runtime lacks, a model OpenVINO cannot compile. Each is
+a clear message and exit 5 (kprcnn serve: exit 5, never ready). The trained model's answers on both engines are
+compared in tests/model (test_parity.py, test_model_cache.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
+
+from test_cli import CLI, COLORMAP, fake_detector, read_json
+
+EXIT_ENGINE = 5
+
+
+def run(*args, env=None, check=0, timeout=120):
+    proc = subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))  # fmt: skip
+    if check is not None:
+        assert proc.returncode == check, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc
+
+
+@pytest.fixture
+def model(tmp_path):
+    return fake_detector(tmp_path / "m.onnx", [[10, 20, 100, 200]], [0.9], [[[20, 30, 1], [40, 50, 1], [60, 70, 1]]],
+                         [[1, 2, 3]], colormap=COLORMAP)  # fmt: skip
+
+
+@pytest.fixture
+def image(tmp_path):
+    path = tmp_path / "in" / "photo.png"
+    path.parent.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 450, 3), np.uint8)).save(path)
+    return path
+
+
+def predict(model, image, out, *extra, **kw):
+    return run("predict", "--no-cache", "--no-draw", "-m", model, "-i", image, "-o", out, *extra, **kw)
+
+
+@pytest.mark.parametrize("engine, says", [("ort", "engine: onnxruntime 1."), ("openvino", "engine: openvino 20")])
+def test_each_engine_gives_the_same_document(model, image, tmp_path, engine, says):
+    proc = predict(model, image, tmp_path / engine, "--engine", engine)
+    assert says in proc.stderr, proc.stderr
+    reference = predict(model, image, tmp_path / "ref", "--engine", "ort")
+    assert read_json(tmp_path / engine / "photo.json") == read_json(tmp_path / "ref" / "photo.json")
+    assert reference.returncode == 0
+
+
+def test_auto_names_its_choice(model, image, tmp_path):
+    proc = predict(model, image, tmp_path / "o")
+    assert "engine: openvino " in proc.stderr and "(auto: a float model" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("option, value, says", [
+    ("--engine", "tensorflow", "unknown engine 'tensorflow': use auto, ort or openvino"),
+    ("--provider", "rocm", "unknown execution provider 'rocm': use cpu, cuda or tensorrt"),
+])
+def test_unknown_engine_or_provider_is_exit_5(model, image, tmp_path, option, value, says):
+    proc = predict(model, image, tmp_path / "o", option, value, check=EXIT_ENGINE)
+    assert says in proc.stderr
+    assert not (tmp_path / "o" / "photo.json").exists()
+
+
+@pytest.mark.parametrize("provider, name", [("cuda", "CUDAExecutionProvider"), ("tensorrt", "TensorrtExecutionProvider")])
+def test_gpu_provider_missing_from_this_build_is_named(model, image, tmp_path, provider, name):
+    providers = run("info", model).stdout
+    if name in providers:
+        pytest.skip(f"this ONNX Runtime has {name}")
+    proc = predict(model, image, tmp_path / "o", "--provider", provider, check=EXIT_ENGINE)
+    assert f"has no {name}" in proc.stderr and "scripts/fetch_onnxruntime.sh --gpu" in proc.stderr, proc.stderr
+    # OpenVINO has no such provider: asking for both is refused, not silently run on the CPU.
+    proc = predict(model, image, tmp_path / "o", "--engine", "openvino", "--provider", provider, check=EXIT_ENGINE)
+    assert "is an ONNX Runtime execution provider" in proc.stderr
+
+
+def test_openvino_missing_at_run_time(model, image, tmp_path):
+    env = {"KPRCNN_OPENVINO_PLUGIN": str(tmp_path / "nowhere" / "libkprcnn_openvino.so")}
+    proc = predict(model, image, tmp_path / "o", "--engine", "openvino", env=env, check=EXIT_ENGINE)
+    assert "OpenVINO is unavailable: libkprcnn_openvino.so not found" in proc.stderr, proc.stderr
+    assert "--engine ort" in proc.stderr
+    # auto falls back to ONNX Runtime and says why
+    proc = predict(model, image, tmp_path / "auto", env=env)
+    assert "engine: onnxruntime" in proc.stderr and "OpenVINO is unavailable" in proc.stderr, proc.stderr
+    info = run("info", model, env=env).stdout
+    assert "OpenVINO: unavailable: libkprcnn_openvino.so not found" in info
+
+
+def test_plugin_that_cannot_load_is_named(model, image, tmp_path):
+    fake = tmp_path / "libkprcnn_openvino.so"
+    fake.write_bytes(b"\x7fELF not really")
+    proc = predict(model, image, tmp_path / "o", "--engine", "openvino", env={"KPRCNN_OPENVINO_PLUGIN": str(fake)},
+                   check=EXIT_ENGINE)  # fmt: skip
+    assert "cannot load the OpenVINO plugin" in proc.stderr and str(fake) in proc.stderr, proc.stderr
+
+
+def test_model_openvino_cannot_compile_is_exit_5(tmp_path, image):
+    """A contract-shaped graph with an operator OpenVINO's ONNX frontend does not know (a custom domain)."""
+    n = 1
+    nodes, inits = [], []
+    consts = {"boxes": np.zeros((n, 4), np.float32), "labels": np.ones(n, np.int64), "scores": np.ones(n, np.float32),
+              "keypoints": np.zeros((n, 3, 3), np.float32), "keypoints_scores": np.zeros((n, 3), np.float32)}
+    for name, value in consts.items():
+        inits.append(numpy_helper.from_array(value, name + "_const"))
+        op, domain = ("MadeUpOp", "example.custom") if name == "scores" else ("Identity", "")
+        nodes.append(helper.make_node(op, [name + "_const"], [name], domain=domain))
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, "height", "width"])]
+    outputs = [helper.make_tensor_value_info(k, TensorProto.INT64 if k == "labels" else TensorProto.FLOAT, None)
+               for k in consts]
+    graph = helper.make_graph(nodes, "custom", inputs, outputs, initializer=inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("example.custom", 1)])
+    proto.ir_version = 8
+    model = tmp_path / "custom.onnx"
+    onnx.save(proto, str(model))
+    proc = predict(model, image, tmp_path / "o", "--engine", "openvino", check=EXIT_ENGINE)
+    assert "OpenVINO could not compile" in proc.stderr and "try --engine ort" in proc.stderr, proc.stderr
+
+
+def test_serve_with_unknown_engine_exits_5_before_listening(model):
+    proc = run("serve", "-m", model, "--port", "0", "--engine", "nope", check=EXIT_ENGINE, timeout=30)
+    assert "unknown engine 'nope'" in proc.stderr
+    assert "listening" not in proc.stderr
+
+
+def test_serve_with_missing_openvino_is_never_ready(model, tmp_path):
+    env = {"KPRCNN_OPENVINO_PLUGIN": str(tmp_path / "none.so")}
+    proc = run("serve", "-m", model, "--port", "0", "--engine", "openvino", env=env, check=EXIT_ENGINE, timeout=60)
+    assert "OpenVINO is unavailable" in proc.stderr
+    assert '"ready"' not in proc.stderr
+
+
+def test_precision_names(model, image, tmp_path):
+    proc = predict(model, image, tmp_path / "o", "--engine", "openvino", "--precision", "bf16")
+    assert "engine: openvino" in proc.stderr
+    proc = predict(model, image, tmp_path / "o", "--precision", "fp8", check=2)
+    assert "unknown precision 'fp8': use f32 or bf16" in proc.stderr
