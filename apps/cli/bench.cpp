@@ -37,6 +37,7 @@ struct Variant {
   fs::path model;
   bool spin = false, arena = true, pattern = false, cache = true, dct = false;
   int threads = 0, warm_up = 0, size = 512;
+  EngineArgs engine;
   std::unique_ptr<Detector> detector;
 };
 
@@ -47,6 +48,7 @@ Variant parse_variant(const std::string& spec, const BenchArgs& args) {
   v.threads = args.threads;
   v.cache = !args.no_cache;
   v.size = args.size;
+  v.engine = args.engine;
   std::stringstream in(spec);
   std::string item;
   while (std::getline(in, item, ',')) {
@@ -86,15 +88,23 @@ Variant parse_variant(const std::string& spec, const BenchArgs& args) {
       v.warm_up = integer(0, 1000);
     } else if (key == "size") {
       v.size = integer(16, 4096);
+    } else if (key == "engine") {
+      v.engine.engine = value;
+    } else if (key == "provider") {
+      v.engine.provider = value;
+    } else if (key == "precision") {
+      v.engine.precision = value;
     } else if (key == "decode") {
       if (value != "full" && value != "dct") {
         throw Error(ErrorCode::kInvalidArgument, "--variant decode is full or dct, got " + value);
       }
       v.dct = value == "dct";
     } else {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "unknown --variant key '" + key +
-                      "' (name, model, spin, arena, pattern, cache, threads, warmup, size, decode)");
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          "unknown --variant key '" + key +
+              "' (name, model, engine, provider, precision, spin, arena, pattern, cache, threads, warmup, size, "
+              "decode)");
     }
   }
   if (v.model.empty()) throw Error(ErrorCode::kInvalidArgument, "no model: give --model or model= in --variant");
@@ -103,6 +113,7 @@ Variant parse_variant(const std::string& spec, const BenchArgs& args) {
 
 void load(Variant& v, const BenchArgs& args, bool profile) {
   DetectorOptions o;
+  apply_engine(v.engine, o);
   o.intra_op_threads = v.threads;
   o.allow_spinning = v.spin;
   o.cpu_memory_arena = v.arena;
@@ -209,7 +220,7 @@ std::string load_json(const Variant& v) {
   std::snprintf(buf, sizeof buf, "\"load_ms\": %.1f, \"warm_up_ms\": %.1f, \"cache_hit\": %s, ", l.load_ms,
                 l.warm_up_ms, l.cache_hit ? "true" : "false");
   return buf + std::string("\"cache_file\": ") + json_string(l.cache_file.string()) +
-         ", \"cache_note\": " + json_string(l.cache_note);
+         ", \"cache_note\": " + json_string(l.cache_note) + ", \"engine\": " + json_string(l.engine_description);
 }
 
 // Line protocol for bench/run_bench.py: a "ready" line after loading, then per input line "IMAGE<TAB>OUT_STEM"
@@ -267,6 +278,12 @@ CLI::App* add_bench_command(CLI::App& app, BenchArgs& args) {
       ->capture_default_str()
       ->check(CLI::Range(0, 256));
   b->add_flag("--spin", args.spin, "Let ONNX Runtime's threads spin between operators");
+  b->add_option("--engine", args.engine.engine, "Inference engine of every variant (auto, ort, openvino)")
+      ->capture_default_str();
+  b->add_option("--provider", args.engine.provider, "ONNX Runtime execution provider (cpu, cuda, tensorrt)")
+      ->capture_default_str();
+  b->add_option("--precision", args.engine.precision, "OpenVINO inference precision (f32, bf16)")
+      ->capture_default_str();
   b->add_flag("--no-cache", args.no_cache, "Do not use the optimised-model cache");
   b->add_option("--cache-dir", args.cache_dir, "Optimised-model cache folder (default: ~/.cache/kprcnn)");
   b->add_option("-o,--output", args.output, "Write each run's annotated PNG and JSON here");
@@ -298,8 +315,9 @@ int run_bench(const BenchArgs& args) {
   for (auto& v : variants) {
     load(v, args, !args.profile.empty());
     const LoadReport& l = v.detector->load_report();
-    std::fprintf(stderr, "%s: loaded %s in %.0f ms (%s)\n", v.name.c_str(), v.model.filename().c_str(), l.load_ms,
-                 l.cache_hit ? "optimised-model cache" : (l.cache_file.empty() ? "no cache" : "cache written"));
+    std::fprintf(stderr, "%s: loaded %s in %.0f ms (%s), %s\n", v.name.c_str(), v.model.filename().c_str(), l.load_ms,
+                 l.cache_hit ? "optimised-model cache" : (l.cache_file.empty() ? "no cache" : "cache written"),
+                 engine_line(l).c_str());
   }
   // runs[variant][image] = timed runs
   std::vector<std::vector<std::vector<Run>>> runs(variants.size(), std::vector<std::vector<Run>>(args.images.size()));

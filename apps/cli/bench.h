@@ -9,11 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "commands.h"
+
 namespace kprcnn::cli {
 
 struct BenchArgs {
   std::filesystem::path model;
-  // name=LABEL,model=PATH,spin=0|1,arena=0|1,threads=N,cache=0|1,decode=full|dct,warmup=N,size=N
+  // name=LABEL,model=PATH,engine=auto|ort|openvino,provider=..,precision=f32|bf16,spin=0|1,arena=0|1,threads=N,
+  // cache=0|1,decode=full|dct,warmup=N,size=N
   // (repeatable; size: the variant's --size)
   std::vector<std::string> variants;
   std::vector<std::filesystem::path> images;
@@ -29,6 +32,7 @@ struct BenchArgs {
   std::filesystem::path json;       // every measurement as JSON
   std::filesystem::path profile;    // ONNX Runtime profile of the (single) variant
   bool worker = false;              // line protocol on stdin/stdout, for bench/run_bench.py
+  EngineArgs engine;                // every variant's, unless engine=/provider=/precision= in --variant
 };
 
 CLI::App* add_bench_command(CLI::App& app, BenchArgs& args);
