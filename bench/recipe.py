@@ -3,6 +3,8 @@
 
   (a) --backend ort    Pillow + numpy + onnxruntime (PyPI) on the seed-style export
   (b) --backend torch  the same steps with PyTorch eager torchvision on the checkpoint
+  (c) --backend openvino  the recipe with the engine switched in three lines: OpenVINO's Python API (PyPI), the
+      LATENCY hint, f32 pinned (--ov-precision; OpenVINO's own default is bf16 on CPUs with AMX or AVX-512 BF16)
 
 Steps (the recipe's): Image.open().convert("RGB"); resize_img(img, target_sz=512, divisor=1) with Pillow's
 Image.resize; np.array(img, float32).transpose(2, 0, 1)[None] / 255; session.run (or model([tensor])); keep scores >
@@ -61,6 +63,22 @@ class OrtBackend:
 
     def run(self, tensor: np.ndarray):
         return self.session.run(None, {"input": tensor})
+
+
+class OpenVinoBackend:
+    def __init__(self, model: str, precision: str = "f32"):
+        import openvino as ov
+
+        config = {"PERFORMANCE_HINT": "LATENCY"}
+        if precision != "default":
+            config["INFERENCE_PRECISION_HINT"] = precision
+        self.compiled = ov.Core().compile_model(model, "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        self.outputs = [self.compiled.output(n) for n in ("boxes", "labels", "scores", "keypoints", "keypoints_scores")]
+
+    def run(self, tensor: np.ndarray):
+        result = self.request.infer({"input": tensor})
+        return [result[o] for o in self.outputs]
 
 
 class TorchBackend:
@@ -154,13 +172,20 @@ def emit(doc: dict) -> None:
 
 def make_backend(args):
     t = time.perf_counter()
-    backend = OrtBackend(args.model) if args.backend == "ort" else TorchBackend(args.model)
+    if args.backend == "ort":
+        backend = OrtBackend(args.model)
+    elif args.backend == "openvino":
+        backend = OpenVinoBackend(args.model, args.ov_precision)
+    else:
+        backend = TorchBackend(args.model)
     return backend, (time.perf_counter() - t) * 1000
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backend", choices=("ort", "torch"), required=True)
+    p.add_argument("--backend", choices=("ort", "torch", "openvino"), required=True)
+    p.add_argument("--ov-precision", default="f32", choices=("f32", "bf16", "default"),
+                   help="openvino: INFERENCE_PRECISION_HINT (default: OpenVINO's own choice for this CPU)")
     p.add_argument("--model", required=True, help="seed-style .onnx (ort) or checkpoint .pth (torch)")
     p.add_argument("--threshold", type=float, default=0.8)
     p.add_argument("--size", type=int, default=512)

@@ -4,6 +4,7 @@
 
 #include <onnxruntime_cxx_api.h>
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,7 +43,8 @@ void ensure_api() {
 
 Ort::Env& env() {
   ensure_api();
-  static Ort::Env instance(ORT_LOGGING_LEVEL_ERROR, "kprcnn");
+  // FATAL only: ONNX Runtime logs its errors before it throws them, and kprcnn reports each one once (with what to do).
+  static Ort::Env instance(ORT_LOGGING_LEVEL_FATAL, "kprcnn");
   return instance;
 }
 
@@ -122,6 +124,21 @@ std::string joined(const std::vector<std::string>& names) {
   return out;
 }
 
+// Why ONNX Runtime could not load a provider library: dlopen's own message for it (the first missing NVIDIA library,
+// "libcublasLt.so.12: cannot open shared object file"), looked up beside libonnxruntime as ONNX Runtime does.
+std::string provider_library_problem(const char* file) {
+  Dl_info info{};
+  if (!dladdr(reinterpret_cast<void*>(&OrtGetApiBase), &info) || !info.dli_fname) return "";
+  const std::string path = (std::filesystem::path(info.dli_fname).parent_path() / file).string();
+  void* handle = ::dlopen(path.c_str(), RTLD_LAZY | RTLD_LOCAL);
+  if (handle) {
+    ::dlclose(handle);
+    return "";
+  }
+  const char* error = ::dlerror();
+  return error ? error : "";
+}
+
 // Adds the GPU execution provider(s) to `options`; kEngineUnavailable naming what is missing: the provider in this
 // ONNX Runtime build, or (ONNX Runtime loads the provider library here) the CUDA/cuDNN/TensorRT libraries or the
 // driver. TensorRT falls back to CUDA, then the CPU, for the operators it does not take (ONNX Runtime's order).
@@ -136,6 +153,17 @@ void append_provider(Ort::SessionOptions& options, Provider provider) {
                     ") has no " + name +
                     ".\n  Use ONNX Runtime's GPU build: scripts/fetch_onnxruntime.sh --gpu, then configure kprcnn "
                     "with -DONNXRUNTIME_ROOT=build/third-party/onnxruntime-gpu (README, Engines); or --provider cpu.");
+  }
+  // The driver first: without libcuda.so.1, ONNX Runtime 1.22's CUDA provider library crashes in its own start-up
+  // code when loaded (measured: SIGSEGV inside dlopen on a machine with the CUDA wheels but no GPU), so it is never
+  // loaded then.
+  if (void* driver = ::dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL)) {
+    ::dlclose(driver);
+  } else {
+    const char* why = ::dlerror();
+    throw Error(ErrorCode::kEngineUnavailable,
+                std::string("no NVIDIA driver on this machine (") + (why ? why : "libcuda.so.1 not found") +
+                    "): " + name + " needs an NVIDIA GPU and its driver. Use --provider cpu (README, Engines).");
   }
   const OrtApi& api = Ort::GetApi();
   try {
@@ -154,8 +182,11 @@ void append_provider(Ort::SessionOptions& options, Provider provider) {
       options.AppendExecutionProvider_CUDA_V2(*cuda);
     }
   } catch (const Ort::Exception& e) {
+    const std::string missing = provider_library_problem(
+        provider == Provider::kTensorRt ? "libonnxruntime_providers_tensorrt.so" : "libonnxruntime_providers_cuda.so");
     throw Error(ErrorCode::kEngineUnavailable,
                 std::string("ONNX Runtime could not start its ") + name + ": " + e.what() +
+                    (missing.empty() ? "" : " (" + missing + ")") +
                     "\n  It needs an NVIDIA GPU with its driver (libcuda.so.1) and the CUDA 12 and cuDNN 9 libraries" +
                     (provider == Provider::kTensorRt ? " and TensorRT 10" : "") +
                     " on the library path (NVIDIA's wheels: nvidia-cuda-runtime-cu12, nvidia-cudnn-cu12, ...; "

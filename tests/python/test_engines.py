@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -141,3 +142,24 @@ def test_precision_names(model, image, tmp_path):
     assert "engine: openvino" in proc.stderr
     proc = predict(model, image, tmp_path / "o", "--precision", "fp8", check=2)
     assert "unknown precision 'fp8': use f32 or bf16" in proc.stderr
+
+
+GPU_BUILD = Path(os.environ.get("KPRCNN_SOURCE_DIR", Path(__file__).resolve().parents[2])) / "build" / "third-party"
+
+
+@pytest.mark.parametrize("provider", ["cuda", "tensorrt"])
+def test_gpu_build_without_a_gpu_is_a_clear_error(model, image, tmp_path, provider):
+    """ONNX Runtime's GPU build (scripts/fetch_onnxruntime.sh --gpu; not fetched by setup, so skipped in CI) on a
+    machine without an NVIDIA driver: its providers are listed, asking for one is exit 5 naming the driver (the CUDA
+    provider library itself would crash loading without one), and the CPU still works."""
+    lib = GPU_BUILD / "onnxruntime-gpu" / "lib"
+    if not (lib / "libonnxruntime_providers_cuda.so").is_file():
+        pytest.skip("no ONNX Runtime GPU build in build/third-party/onnxruntime-gpu")
+    if Path("/dev/nvidia0").exists():
+        pytest.skip("this machine has an NVIDIA GPU")
+    paths = [str(lib)] + sorted({str(p.parent) for p in (GPU_BUILD / "nvidia").rglob("lib*.so*")})
+    env = {"LD_LIBRARY_PATH": ":".join(paths)}
+    assert "CUDAExecutionProvider" in run("info", model, env=env).stdout
+    proc = predict(model, image, tmp_path / "o", "--provider", provider, env=env, check=EXIT_ENGINE)
+    assert "no NVIDIA driver on this machine" in proc.stderr and "--provider cpu" in proc.stderr, proc.stderr
+    predict(model, image, tmp_path / "cpu", "--provider", "cpu", env=env)

@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "docs" / "FAULTS.md"
-ROWS = range(1, 19)  # 19, 20: parts not built yet (see the table's head)
+ROWS = range(1, 20)  # 20: parts not built yet (see the table's head)
 REF = re.compile(r"`([\w./-]+\.(?:py|cpp))::([\w.]+)`")
 
 

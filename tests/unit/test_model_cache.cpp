@@ -63,6 +63,28 @@ TEST(ModelCache, EntryFollowsContentRuntimeAndLevel) {
   EXPECT_NE(cache_entry(dir / "cache", model, "1.22.0", 2), b);  // another optimisation level
 }
 
+// RELIABILITY row 19: an entry of another engine, engine version or setting is never looked up (another key).
+TEST(ModelCache, KeyChangesWithEveryInput) {
+  const fs::path dir = fresh_dir("key-engines");
+  const fs::path model = dir / "m.onnx";
+  write(model, std::string(1000, 'm'));
+  const fs::path ov = cache_entry(dir, model, "openvino 2026.4.1-22982 repair-2 f32 streams=1 threads=0", 0, ".ovblob");
+  EXPECT_EQ(ov.extension(), ".ovblob");
+  EXPECT_NE(cache_entry(dir, model, "openvino 2026.4.1-22982 repair-2 bf16 streams=1 threads=0", 0, ".ovblob"), ov);
+  EXPECT_NE(cache_entry(dir, model, "openvino 2026.3.0-22451 repair-2 f32 streams=1 threads=0", 0, ".ovblob"), ov);
+  EXPECT_NE(cache_entry(dir, model, "openvino 2026.4.1-22982 repair-2 f32 streams=2 threads=0", 0, ".ovblob"), ov);
+  EXPECT_NE(cache_entry(dir, model, "openvino 2026.4.1-22982 repair-1 f32 streams=1 threads=0", 0, ".ovblob"), ov);
+  EXPECT_NE(cache_entry(dir, model, "1.22.0", 0, ".ovblob"), ov);  // ONNX Runtime's key
+  // Eviction counts each engine's entries apart.
+  for (const char* name : {"e0.ovblob", "e1.ovblob", "e2.ovblob"}) write(dir / name, "x");
+  write(dir / "keep.onnx", "x");
+  kprcnn::cache::evict_entries(dir, 1, ".ovblob");
+  int left = 0;
+  for (const auto& e : fs::directory_iterator(dir)) left += e.path().extension() == ".ovblob";
+  EXPECT_EQ(left, 1);
+  EXPECT_TRUE(fs::exists(dir / "keep.onnx"));
+}
+
 TEST(ModelCache, EvictsLeastRecentlyUsed) {
   const fs::path dir = fresh_dir("evict");
   const auto now = fs::file_time_type::clock::now();
