@@ -21,6 +21,10 @@ Variants (each a model + a --size; exports of models/face with `kprcnn export --
   (--rpn-post-nms-top-n 300, 100), INT8 (kprcnn quantize: Conv+Gemm or Conv only; 50 or 10 MinMax calibration
   images; ONNX Runtime 1.22's Entropy and Percentile calibrators fail on this graph's data-dependent shapes), and
   the combinations the single levers suggest.
+Engines: every variant names its engine (the `engine` column). The ONNX Runtime levers above run on `--engine ort`
+(how they were chosen); the OpenVINO rows run the same exports on `--engine openvino`: f32 (exact mode), bf16
+(`--precision bf16`: AMX / AVX-512 BF16 CPUs; f32 elsewhere), and ONNX Runtime's INT8 QDQ models as OpenVINO
+compiles them.
 Speed: one `kprcnn bench --worker` process per variant and recipe.py's worker for the seed, loaded once, then
 rounds over the speed images in which every pipeline runs each image once (interleaved: the machine's load falls
 on all alike); the median of the per-image totals (decode -> annotated PNG encoded) over REPS rounds.
@@ -49,7 +53,10 @@ CHECKPOINT = bench_models.TRAINED  # models/face
 STAGES = ("decode", "resize", "tensor", "session", "postprocess", "draw", "encode", "total")
 THRESHOLD = 0.8
 
-# name: (export options, quantize options or None, --size, what it changes)
+ORT = ["--engine", "ort"]
+OV = ["--engine", "openvino"]
+OV_BF16 = ["--engine", "openvino", "--precision", "bf16"]
+# name: (export options, quantize options or None, --size, what it changes[, engine options: default ORT])
 VARIANTS = {
     "exact": ([], None, 512, "the exact export at the recipe's --size 512"),
     "size320": ([], None, 320, "input --size 320"),
@@ -73,10 +80,21 @@ VARIANTS = {
     "fast": (bench_models.FAST["face"]["export"], [], bench_models.FAST["face"]["size"],
              "**the fast mode** (bench/models.py): " + " ".join(bench_models.FAST["face"]["export"]) + " + INT8 + "
              f"input --size {bench_models.FAST['face']['size']}"),
+    # OpenVINO (the default engine for float models): the same exports.
+    "exact-ov": ([], None, 512, "exact on OpenVINO, f32 (what `--engine auto` runs)", OV),
+    "exact-ov-bf16": ([], None, 512, "exact on OpenVINO, bf16", OV_BF16),
+    "size240-ov-bf16": ([], None, 240, "OpenVINO bf16 + input --size 240", OV_BF16),
+    "post100-size240-ov": (["--rpn-post-nms-top-n", "100"], None, 240,
+                           "OpenVINO f32 + 100 proposals + input --size 240", OV),
+    "post100-pre300-size240-ov-bf16": (bench_models.FAST["face"]["export"], None, 240,
+                                       "OpenVINO bf16 + the fast export (no INT8) + input --size 240", OV_BF16),
+    "int8-ov": ([], [], 512, "ONNX Runtime's INT8 QDQ model (int8) compiled by OpenVINO", OV),
+    "fast-ov": (bench_models.FAST["face"]["export"], [], bench_models.FAST["face"]["size"],
+                "the fast mode's INT8 model (fast) on OpenVINO", OV),
 }
 # Also timed (not scored: the same answers as the variant they copy): the JSON-only path, no annotated PNG
 # (decode=dct: JPEGs decoded at reduced size), the way a service answering with JSON runs.
-JSON_ONLY = ("exact", "fast")
+JSON_ONLY = ("exact", "fast", "exact-ov", "post100-pre300-size240-ov-bf16")
 
 
 def run(cmd: list, **kw) -> subprocess.CompletedProcess:
@@ -136,10 +154,12 @@ class FastMode:
         speed = self.synth("speed", 5, 3, ["--size", "640x960"])
         self.speed_images = sorted(speed.glob("*.jpg"))
         self.paths = {"seed": (self.export("seed", []), 512)}
-        for name, (export, quant, size, _) in VARIANTS.items():
+        self.engines = {"seed": ORT}
+        for name, (export, quant, size, *_) in VARIANTS.items():
             options = ["--box-score-thresh", str(THRESHOLD), *export]
             base = "exact" if not export else "exact-" + "-".join(o.lstrip("-") for o in export)
             fp32 = self.export(base, options)
+            self.engines[name] = VARIANTS[name][4] if len(VARIANTS[name]) > 4 else ORT
             if quant is None:
                 self.paths[name] = (fp32, size)
                 continue
@@ -149,7 +169,7 @@ class FastMode:
                 i = quant.index("--calibration-count")
                 count = int(quant[i + 1])
                 del quant[i : i + 2]
-            int8 = self.models / f"{name}.onnx"
+            int8 = self.models / f"{name.removesuffix('-ov')}.onnx"  # the ONNX Runtime variant's INT8 model
             if not int8.exists():
                 log(f"quantise {name}: {' '.join(quant) or '(defaults)'}, {count} images at --size {size}")
                 run([self.kprcnn, "quantize", fp32, int8, "--calibration", self.calib[count], "--size", size,
@@ -165,7 +185,7 @@ class FastMode:
             log(f"eval {name} on {self.args.val} scenes")
             run([self.kprcnn, "eval", "--annotations", self.val / "annotations.json", "--images", self.val,
                  "--model", model, "--size", size, "--min-score", THRESHOLD, "--threshold", THRESHOLD, "--json", out,
-                 "--quiet"], env=self.env, timeout=7200)  # fmt: skip
+                 "--quiet", *self.engines[name]], env=self.env, timeout=7200)  # fmt: skip
             scores[name] = json.loads(out.read_text())
         return scores
 
@@ -181,13 +201,14 @@ class FastMode:
             if name == "seed":
                 continue
             workers[name] = Worker(f"fast-{name}", [str(self.kprcnn), "bench", "--worker", "-m", str(model),
-                                                    "--threshold", str(THRESHOLD), "--size", str(size)],
-                                   self.logs, self.env)  # fmt: skip
+                                                    "--threshold", str(THRESHOLD), "--size", str(size),
+                                                    *self.engines[name]], self.logs, self.env)  # fmt: skip
         for name in JSON_ONLY:
             model, size = self.paths[name]
             workers[name + " (JSON)"] = Worker(f"fast-{name}-json", [str(self.kprcnn), "bench", "--worker", "-m",
                                                                      str(model), "--threshold", str(THRESHOLD),
-                                                                     "--size", str(size), "--variant", "decode=dct"],
+                                                                     "--size", str(size), "--variant", "decode=dct",
+                                                                     *self.engines[name]],
                                                self.logs, self.env)  # fmt: skip
         totals = {name: {img.name: [] for img in self.speed_images} for name in workers}
         stages = {name: [] for name in workers}
@@ -218,12 +239,16 @@ class FastMode:
             s = scores[name]
             k, op = s["keypoints"], s["operating_point"]
             what = "the recipe: default export, Python + Pillow + onnxruntime" if name == "seed" else VARIANTS[name][3]
-            rows.append(f"| {name} | {what} | {warm(name):.1f} ms | {seed_ms / warm(name):.2f}× | {k['AP']:.4f} | "
+            engine = " ".join(self.engines[name][1:]).replace("openvino bf16", "openvino --precision bf16")
+            rows.append(f"| {name} | {engine} | {what} | {warm(name):.1f} ms | {seed_ms / warm(name):.2f}× | {k['AP']:.4f} | "
                         f"{100 * (k['AP'] - exact_ap):+.2f} | {k['AP50']:.4f} | {s['bbox']['AP']:.4f} | "
                         f"{op['f1']:.3f} | {op['mean_error_px']:.2f} |")  # fmt: skip
         for name in JSON_ONLY:
             json_name = name + " (JSON)"
-            rows.append(f"| {json_name} | {name}, JSON only: no annotated PNG, JPEG decoded at reduced size | "
+            if json_name not in speed:
+                continue
+            rows.append(f"| {json_name} | {' '.join(self.engines[name][1:])} | {name}, JSON only: no annotated PNG, JPEG "
+                        "decoded at reduced size | "
                         f"{warm(json_name):.1f} ms | {seed_ms / warm(json_name):.2f}× | (as {name}) | | | | | |")
         stage_rows = []
         for name, st in self.stages.items():
@@ -242,9 +267,9 @@ class FastMode:
             f"interleaved rounds, mean over {len(self.speed_images)} face scenes of 640×960; ratios against the "
             "seed recipe in the same run.",
             "",
-            "| variant | what changes | warm | vs seed | keypoint AP | vs exact (points) | AP50 | box AP | "
+            "| variant | engine | what changes | warm | vs seed | keypoint AP | vs exact (points) | AP50 | box AP | "
             f"F1 @{THRESHOLD} | error px |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
             *rows,
             "",
             "Per stage (ms, medians over all speed images and rounds; the seed's stages are the recipe's own "

@@ -127,7 +127,8 @@ def run_cli(cmd: list[str], what: str, ok: tuple[int, ...] = (0,)) -> None:
 
 def predict(cli: Path, model: Path, images: Path, output: Path, threshold: float, size: int) -> dict[str, list]:
     cmd = [str(cli), "predict", "--model", str(model), "--input", str(images), "--output", str(output),
-           "--threshold", str(threshold), "--size", str(size), "--no-draw", "--quiet"]  # fmt: skip
+           "--threshold", str(threshold), "--size", str(size), "--no-draw", "--quiet",
+           "--engine", "ort"]  # fmt: skip  (both models on ONNX Runtime: the INT8 kernels measured are its own)
     run_cli(cmd, f"kprcnn predict of {model.name}", ok=(0, 1))  # 1: some images failed, reported per image
     return {p.stem: json.loads(p.read_text(encoding="utf-8"))["detections"] for p in sorted(output.glob("*.json"))}
 
@@ -197,7 +198,8 @@ EVAL_ROWS = [("keypoints", "AP", "keypoint AP"), ("keypoints", "AP50", "keypoint
 def evaluate(cli: Path, model: Path, annotations: Path, images: Path, threshold: float, size: int, out: Path) -> dict:
     """kprcnn eval --model: the stats JSON (keypoints, bbox, operating_point, images, detections)."""
     cmd = [str(cli), "eval", "--annotations", str(annotations), "--images", str(images), "--model", str(model),
-           "--threshold", str(threshold), "--size", str(size), "--json", str(out), "--quiet"]  # fmt: skip
+           "--threshold", str(threshold), "--size", str(size), "--json", str(out), "--quiet",
+           "--engine", "ort"]  # fmt: skip  (as predict above)
     run_cli(cmd, f"kprcnn eval of {model.name}")
     return json.loads(out.read_text(encoding="utf-8"))
 

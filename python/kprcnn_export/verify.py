@@ -229,6 +229,9 @@ def onnx_documents(cli: Path, model_path: Path, images: Path, output: Path, time
     cmd = [
         str(cli), "predict", "--model", str(model_path), "--input", str(images), "--output", str(output),
         "--threshold", "0", "--size", str(VERIFY_SIZE), "--no-draw", "--quiet",
+        # The verification is of the graph against PyTorch on ONNX Runtime, the reference engine (`--engine auto`
+        # may pick OpenVINO; tests/model checks the exported graph's parity on both engines).
+        "--engine", "ort",
     ]  # fmt: skip
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
