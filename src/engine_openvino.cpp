@@ -80,7 +80,7 @@ Plugin load_plugin() {
   }
   if (!handle) {
 #ifndef KPRCNN_WITH_OPENVINO
-    if (errors.empty()) {
+    if (errors.empty() && !std::getenv("KPRCNN_OPENVINO_PLUGIN")) {
       p.unavailable = "this kprcnn was built without OpenVINO (configured with -DKPRCNN_OPENVINO=OFF)";
       return p;
     }

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_cli import CLI, COLORMAP, EXIT_ARGS, fake_detector, read_json
+from test_cli import CLI, COLORMAP, EXIT_ARGS, fake_detector, needs_openvino, read_json
 
 pytestmark = pytest.mark.skipif(not CLI or not Path(CLI).exists(), reason="KPRCNN_CLI not built")
 
@@ -37,7 +37,7 @@ def image(tmp_path):
     return path
 
 
-ENGINES = [("ort", "*.onnx"), ("openvino", "*.ovblob")]
+ENGINES = [("ort", "*.onnx"), pytest.param("openvino", "*.ovblob", marks=needs_openvino)]
 
 
 @pytest.mark.parametrize("engine, entry_glob", ENGINES)
