@@ -418,6 +418,13 @@ def write(res: dict, out: Path, publish: Path | None = None) -> None:
                       ""]
     lines.append("")
     lines.append("![chart](report.png)")
+    # The engines side by side (bench/engines.py, run before this benchmark by bench/run.sh): its tables, one level
+    # down, so that this report carries the four-way comparison too.
+    engines = out / "engines.md"
+    if engines.exists():
+        body = engines.read_text().splitlines()
+        lines += ["", "## Engines: Python onnxruntime, Python OpenVINO, kprcnn on each (bench/engines.py → ENGINES.md)",
+                  ""] + ["#" + l if l.startswith("## ") else l for l in body[1:]]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     chart(res, out / "report.png")
     if publish:
