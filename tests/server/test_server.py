@@ -630,3 +630,36 @@ def test_bad_options_are_usage_errors(models):
         proc = subprocess.run(serve_command() + ["--model", str(models["bright"]), *args], capture_output=True,
                               text=True, timeout=30)
         assert proc.returncode == 2, (args, proc.stderr)
+
+
+@pytest.mark.parametrize("engine", ["ort", "openvino"])
+def test_workers_run_at_once_on_each_engine(models, engine):
+    """N workers share one loaded model: on OpenVINO as N streams, one infer request per concurrent run (no lock
+    around inference). Concurrent requests all succeed with the same answer; the ready line names the engine."""
+    if engine == "openvino" and os.environ.get("KPRCNN_OPENVINO_BUILT", "ON") != "ON":
+        pytest.skip("built with -DKPRCNN_OPENVINO=OFF")
+    s = Server(models["bright"], "--workers", 2, "--engine", engine)
+    try:
+        ready = s.find("ready")
+        assert ready["engine"].startswith("openvino" if engine == "openvino" else "onnxruntime"), ready
+        if engine == "openvino":
+            assert "THROUGHPUT streams=2" in ready["engine"], ready
+        bodies, errors = [], []
+
+        def one():
+            try:
+                r = s.post("/v1/predict", png_bytes((255, 255, 255)), "image/png")
+                bodies.append((r.status, r.body))
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=one) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors and len(bodies) == 8, errors
+        assert all(status == 200 for status, _ in bodies), bodies
+        assert len({body for _, body in bodies}) == 1  # the same answer from every worker
+    finally:
+        s.close()
