@@ -169,3 +169,16 @@ def test_gpu_build_without_a_gpu_is_a_clear_error(model, image, tmp_path, provid
     proc = predict(model, image, tmp_path / "o", "--provider", provider, env=env, check=EXIT_ENGINE)
     assert "no NVIDIA driver on this machine" in proc.stderr and "--provider cpu" in proc.stderr, proc.stderr
     predict(model, image, tmp_path / "cpu", "--provider", "cpu", env=env)
+
+
+def test_a_library_that_is_not_the_plugin_is_refused(model, image, tmp_path):
+    """A real shared library without the plugin's entry points (another build's leftovers, a wrong path): named,
+    exit 5; the same check refuses a plugin of another kprcnn version or plugin ABI."""
+    import glob
+
+    candidates = sorted(glob.glob("/usr/lib/x86_64-linux-gnu/libz.so.1*")) or sorted(glob.glob("/lib/*/libz.so.1"))
+    if not candidates:
+        pytest.skip("no libz.so.1 to stand in")
+    env = {"KPRCNN_OPENVINO_PLUGIN": candidates[0]}
+    proc = predict(model, image, tmp_path / "o", "--engine", "openvino", env=env, check=EXIT_ENGINE)
+    assert "is not a kprcnn OpenVINO plugin (missing symbols)" in proc.stderr, proc.stderr
