@@ -250,8 +250,8 @@ std::unique_ptr<Engine> open_openvino(const fs::path& model, const DetectorOptio
   std::string blob;
   fs::path entry;
   if (!options.model_cache_dir.empty()) {
-    // "repair-2": the graph repairs in plugin.cpp (bump when it changes: entries compiled before are then not used).
-    const std::string key = "openvino " + p.version + " repair-2" + (config.bf16 ? " bf16" : " f32") +
+    // "repair-3": the graph repairs in plugin.cpp (bump when it changes: entries compiled before are then not used).
+    const std::string key = "openvino " + p.version + " repair-3" + (config.bf16 ? " bf16" : " f32") +
                             " streams=" + std::to_string(config.streams) + " threads=" + std::to_string(config.threads);
     try {
       entry = cache::cache_entry(options.model_cache_dir, model, key, 0, ".ovblob");

@@ -71,7 +71,23 @@ TensorInfo describe_port(const ov::Output<const ov::Node>& port) {
 // detection (a random label and score) on an image where ONNX Runtime and PyTorch find none. Measured on the trained
 // model: 1 of 40 validation scenes. Upstream: openvinotoolkit/openvino issue 37598 (same root cause, Expand).
 // Repair: a failsafe Constant that feeds a body Result of an If/Loop is replaced by a truly empty constant of the
-// rank the subgraph's output declares (dynamic dimensions 0). Returns how many were replaced.
+// rank the subgraph's output declares (or, when that rank is unknown, the other branch's), with no rows. Returns how
+// many were replaced.
+// The shape another body of `op` gives output `output` (the other branch of an If); a dynamic rank when none.
+ov::PartialShape other_branch_shape(const ov::op::util::MultiSubGraphOp& op, std::size_t body, std::uint64_t output) {
+  for (std::size_t j = 0; j < op.get_internal_subgraphs_size(); ++j) {
+    if (j == body) continue;
+    const std::shared_ptr<ov::Model> other = op.get_function(static_cast<int>(j));
+    if (!other) continue;
+    for (const auto& d : op.get_output_descriptions(static_cast<int>(j))) {
+      if (d->m_output_index == output && d->m_body_value_index < other->get_results().size()) {
+        return other->get_results()[d->m_body_value_index]->get_input_partial_shape(0);
+      }
+    }
+  }
+  return ov::PartialShape::dynamic();
+}
+
 int repair_empty_branch_outputs(const std::shared_ptr<ov::Model>& model) {
   int repaired = 0;
   for (const auto& op : model->get_ordered_ops()) {
@@ -87,11 +103,18 @@ int repair_empty_branch_outputs(const std::shared_ptr<ov::Model>& model) {
         const auto& result = results[description->m_body_value_index];
         const auto constant = std::dynamic_pointer_cast<ov::op::v0::Constant>(result->get_input_node_shared_ptr(0));
         if (!constant || !constant->get_rt_info().count("ONNX_FAILSAFE_NODE")) continue;
-        const ov::PartialShape& declared = multi->get_output_partial_shape(description->m_output_index);
-        if (declared.rank().is_dynamic()) continue;
+        ov::PartialShape declared = multi->get_output_partial_shape(description->m_output_index);
+        if (declared.rank().is_dynamic()) {
+          // The failsafe scalar and the other branch disagree on the rank: take the other branch's (an If).
+          declared = other_branch_shape(*multi, i, description->m_output_index);
+          if (declared.rank().is_dynamic()) continue;
+        }
+        // A failsafe constant always stands for an empty tensor: no rows (the leading dimension 0), the other
+        // dimensions as declared (dynamic ones 0). A scalar cannot be empty: left alone.
+        if (declared.rank().get_length() == 0) continue;
         ov::Shape shape;
         for (const auto& d : declared) shape.push_back(d.is_static() ? static_cast<std::size_t>(d.get_length()) : 0);
-        if (ov::shape_size(shape) != 0) continue;  // the output cannot be empty: not this case
+        shape[0] = 0;
         result->input(0).replace_source_output(
             std::make_shared<ov::op::v0::Constant>(constant->get_element_type(), shape)->output(0));
         ++repaired;

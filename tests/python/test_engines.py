@@ -182,3 +182,41 @@ def test_a_library_that_is_not_the_plugin_is_refused(model, image, tmp_path):
     env = {"KPRCNN_OPENVINO_PLUGIN": candidates[0]}
     proc = predict(model, image, tmp_path / "o", "--engine", "openvino", env=env, check=EXIT_ENGINE)
     assert "is not a kprcnn OpenVINO plugin (missing symbols)" in proc.stderr, proc.stderr
+
+
+def empty_branch_detector(path):
+    """Each output is an If whose taken branch is an empty constant (N = 0), as torchvision's batched_nms answers
+    `torch.empty((0,))` when no box survives; the other branch has one detection. OpenVINO 2026.4's ONNX frontend
+    makes such empty constants one-element ones (the repair in src/openvino/plugin.cpp undoes it)."""
+    shapes = {"boxes": [4], "labels": [], "scores": [], "keypoints": [3, 3], "keypoints_scores": [3]}
+    types = {"labels": TensorProto.INT64}
+    nodes = [helper.make_node("ReduceMax", ["input"], ["peak"], keepdims=0),
+             helper.make_node("Constant", [], ["two"], value=helper.make_tensor("two_v", TensorProto.FLOAT, [], [2.0])),
+             helper.make_node("Less", ["peak", "two"], ["no_box"])]  # always true for pixels in 0..1
+    outputs = []
+    for name, rest in shapes.items():
+        t = types.get(name, TensorProto.FLOAT)
+        dtype = np.int64 if t == TensorProto.INT64 else np.float32
+        empty = numpy_helper.from_array(np.zeros([0, *rest], dtype), f"{name}_empty")
+        one = numpy_helper.from_array(np.ones([1, *rest], dtype), f"{name}_one")
+        then_g = helper.make_graph([helper.make_node("Constant", [], [f"{name}_t"], value=empty)], f"{name}_then", [],
+                                   [helper.make_tensor_value_info(f"{name}_t", t, ["N", *rest])])  # fmt: skip
+        else_g = helper.make_graph([helper.make_node("Constant", [], [f"{name}_e"], value=one)], f"{name}_else", [],
+                                   [helper.make_tensor_value_info(f"{name}_e", t, ["N", *rest])])  # fmt: skip
+        nodes.append(helper.make_node("If", ["no_box"], [name], then_branch=then_g, else_branch=else_g))
+        outputs.append(helper.make_tensor_value_info(name, t, ["N", *rest]))
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, "height", "width"])]
+    proto = helper.make_model(helper.make_graph(nodes, "empty-branch", inputs, outputs),
+                              opset_imports=[helper.make_opsetid("", 13)])  # fmt: skip
+    proto.ir_version = 8
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "kprcnn.num_keypoints", "3"
+    onnx.save(proto, str(path))
+    return path
+
+
+@pytest.mark.parametrize("engine", ["ort", pytest.param("openvino", marks=needs_openvino)])
+def test_empty_subgraph_answer_means_no_detections(tmp_path, image, engine):
+    model = empty_branch_detector(tmp_path / "empty-branch.onnx")
+    predict(model, image, tmp_path / engine, "--engine", engine, "--threshold", "0")
+    assert read_json(tmp_path / engine / "photo.json")["detections"] == []

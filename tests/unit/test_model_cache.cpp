@@ -68,12 +68,12 @@ TEST(ModelCache, KeyChangesWithEveryInput) {
   const fs::path dir = fresh_dir("key-engines");
   const fs::path model = dir / "m.onnx";
   write(model, std::string(1000, 'm'));
-  const fs::path ov = cache_entry(dir, model, "openvino 2026.4.1-22982 repair-2 f32 streams=1 threads=0", 0, ".ovblob");
+  const fs::path ov = cache_entry(dir, model, "openvino 2026.4.1-22982 repair-3 f32 streams=1 threads=0", 0, ".ovblob");
   EXPECT_EQ(ov.extension(), ".ovblob");
-  EXPECT_NE(cache_entry(dir, model, "openvino 2026.4.1-22982 repair-2 bf16 streams=1 threads=0", 0, ".ovblob"), ov);
-  EXPECT_NE(cache_entry(dir, model, "openvino 2026.3.0-22451 repair-2 f32 streams=1 threads=0", 0, ".ovblob"), ov);
-  EXPECT_NE(cache_entry(dir, model, "openvino 2026.4.1-22982 repair-2 f32 streams=2 threads=0", 0, ".ovblob"), ov);
-  EXPECT_NE(cache_entry(dir, model, "openvino 2026.4.1-22982 repair-1 f32 streams=1 threads=0", 0, ".ovblob"), ov);
+  EXPECT_NE(cache_entry(dir, model, "openvino 2026.4.1-22982 repair-3 bf16 streams=1 threads=0", 0, ".ovblob"), ov);
+  EXPECT_NE(cache_entry(dir, model, "openvino 2026.3.0-22451 repair-3 f32 streams=1 threads=0", 0, ".ovblob"), ov);
+  EXPECT_NE(cache_entry(dir, model, "openvino 2026.4.1-22982 repair-3 f32 streams=2 threads=0", 0, ".ovblob"), ov);
+  EXPECT_NE(cache_entry(dir, model, "openvino 2026.4.1-22982 repair-2 f32 streams=1 threads=0", 0, ".ovblob"), ov);
   EXPECT_NE(cache_entry(dir, model, "1.22.0", 0, ".ovblob"), ov);  // ONNX Runtime's key
   // Eviction counts each engine's entries apart.
   for (const char* name : {"e0.ovblob", "e1.ovblob", "e2.ovblob"}) write(dir / name, "x");
