@@ -47,6 +47,14 @@ def save_model(path, nodes, inputs, outputs, initializers=(), metadata=None):
     return path
 
 
+def noise_photo(folder):
+    """folder/in/photo.png: 450x300 of seeded noise (an image the fake models answer the same for)."""
+    path = folder / "in" / "photo.png"
+    path.parent.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 450, 3), np.uint8)).save(path)
+    return path
+
+
 def fake_detector(path, boxes, scores, keypoints, kp_scores, labels=None, colormap=None):
     """A model honouring the contract whose outputs are the given constants (independent of the input)."""
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)

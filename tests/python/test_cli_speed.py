@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_cli import CLI, COLORMAP, EXIT_ARGS, fake_detector, needs_openvino, read_json
+from test_cli import CLI, COLORMAP, EXIT_ARGS, fake_detector, needs_openvino, noise_photo, read_json
 
 pytestmark = pytest.mark.skipif(not CLI or not Path(CLI).exists(), reason="KPRCNN_CLI not built")
 
@@ -31,10 +31,7 @@ def one_detection(path, box):
 
 @pytest.fixture
 def image(tmp_path):
-    path = tmp_path / "in" / "photo.png"
-    path.parent.mkdir()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 450, 3), np.uint8)).save(path)
-    return path
+    return noise_photo(tmp_path)
 
 
 ENGINES = [("ort", "*.onnx"), pytest.param("openvino", "*.ovblob", marks=needs_openvino)]

@@ -13,9 +13,8 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from PIL import Image
 
-from test_cli import CLI, COLORMAP, OPENVINO_BUILT, fake_detector, needs_openvino, read_json
+from test_cli import CLI, COLORMAP, OPENVINO_BUILT, fake_detector, needs_openvino, noise_photo, read_json
 
 EXIT_ENGINE = 5
 
@@ -36,10 +35,7 @@ def model(tmp_path):
 
 @pytest.fixture
 def image(tmp_path):
-    path = tmp_path / "in" / "photo.png"
-    path.parent.mkdir()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 450, 3), np.uint8)).save(path)
-    return path
+    return noise_photo(tmp_path)
 
 
 def predict(model, image, out, *extra, **kw):
