@@ -160,6 +160,8 @@ LEVER_TEXT = {
     "exact-size240": "exact export at `--size 240` (face's internal size: no resize in the graph)",
     "fast512-int8": "`--min-size 512`, INT8 (without the proposal cut)",
     "fast-int8": "**+ INT8 (static QDQ, U8S8 per-channel): the fast mode**",
+    "exact-openvino": "exact export on OpenVINO f32 (what `--engine auto` runs for it)",
+    "exact-openvino-bf16": "exact export on OpenVINO bf16 (`--precision bf16`; answers change)",
 }
 
 
@@ -376,7 +378,9 @@ def write(res: dict, out: Path, publish: Path | None = None) -> None:
         lines += [f"## {CKPT.get(ckpt, ckpt)}", "", summary_table(res, ckpt), "", "<details><summary>per stage, every "
                   "image (median / p90)</summary>", "", stage_table(res, ckpt), "", "</details>", ""]
     lines += ["## Targets", ""] + targets(res) + [""]
-    lines += ["## What each lever bought", ""]
+    lines += ["## What each lever bought", "",
+              "Every row on ONNX Runtime (`--engine ort`: spinning, the CPU arena and the memory pattern are its "
+              "session settings) except the last two, the exact export on OpenVINO.", ""]
     for ckpt in res.get("levers", {}):
         lines += [f"**{ckpt}**", "", levers_table(res, ckpt), ""]
     lines += ["## Compute ceiling and efficiency", ""]

@@ -402,10 +402,15 @@ class Bench:
             variants += [f"name=exact-size{fast},model={m('exact')},spin=0,size={fast}",
                          f"name=fast-fp32,model={m('fast-fp32')},spin=0,size={fast}"]
         variants.append(f"name=fast-int8,model={m('fast-int8')},spin=0,size={fast}")
+        # The rows above are ONNX Runtime's levers (--engine ort below: spinning, arena and memory pattern are its
+        # session settings); the last two put the exact export on the other engine, as `--engine auto` does.
+        variants += [f"name=exact-openvino,model={m('exact')},engine=openvino",
+                     f"name=exact-openvino-bf16,model={m('exact')},engine=openvino,precision=bf16"]
         out = self.work / f"levers-{ckpt}.json"
         outdir = self.work / f"levers-{ckpt}"
         cmd = [str(self.kprcnn), "bench", "-i", str(self.images[0]), "--reps", str(self.args.lever_reps),
-               "--warmup", "1", "--threshold", str(self.args.threshold), "--json", str(out), "-o", str(outdir)]
+               "--warmup", "1", "--threshold", str(self.args.threshold), "--json", str(out), "-o", str(outdir),
+               "--engine", "ort"]
         for v in variants:
             cmd += ["--variant", v]
         log(f"{ckpt}: levers ({len(variants)} variants interleaved)")
