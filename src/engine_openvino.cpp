@@ -11,9 +11,7 @@
 // (cache/model_cache.h). An entry whose trailer or checksum does not match (a torn write, a damaged disk, another
 // program's file) is deleted and rebuilt, never imported; one that OpenVINO refuses to import is rebuilt too.
 #include <dlfcn.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -136,7 +134,8 @@ std::uint64_t hash(const std::string& blob, std::size_t size) {
   return cache::xxh64({reinterpret_cast<const std::uint8_t*>(blob.data()), size});
 }
 
-// The entry's blob when the file is complete and its checksum matches; else a note and an empty optional.
+// True, with the entry's blob, when the file is complete and its checksum matches; else false, with a note saying
+// why when the file exists.
 bool read_entry(const fs::path& entry, std::string& blob, std::string& note) {
   std::ifstream in(entry, std::ios::binary);
   if (!in) return false;
@@ -165,7 +164,6 @@ bool read_entry(const fs::path& entry, std::string& blob, std::string& note) {
 }
 
 void write_entry(const fs::path& entry, std::string& blob, std::string& note) {
-  static std::atomic<unsigned> counter{0};
   const std::size_t body = blob.size();
   const std::uint64_t h = hash(blob, body);
   blob.append(kMagic, 8);
@@ -174,9 +172,7 @@ void write_entry(const fs::path& entry, std::string& blob, std::string& note) {
   blob.append(kTrailerTag, 8);
   std::error_code ec;
   fs::create_directories(entry.parent_path(), ec);
-  const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-  const fs::path temp = entry.parent_path() / (".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(stamp) +
-                                               "-" + std::to_string(counter++) + "-" + entry.filename().string());
+  const fs::path temp = cache::temp_entry(entry);
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     out.write(blob.data(), static_cast<std::streamsize>(blob.size()));

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -217,6 +218,13 @@ fs::path default_cache_dir() {
   const char* home = std::getenv("HOME");
   if (home != nullptr && home[0] == '/') return fs::path(home) / ".cache" / "kprcnn";
   return {};
+}
+
+fs::path temp_entry(const fs::path& entry) {
+  static std::atomic<unsigned> counter{0};
+  const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
+  return entry.parent_path() / (".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(stamp) + "-" +
+                                std::to_string(counter++) + "-" + entry.filename().string());
 }
 
 void touch_entry(const fs::path& entry) noexcept {

@@ -5,10 +5,8 @@
 #include <onnxruntime_cxx_api.h>
 
 #include <dlfcn.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <sstream>
@@ -213,14 +211,6 @@ Ort::SessionOptions session_options(const SessionConfig& config, GraphOptimizati
   return options;
 }
 
-// A unique temporary name in the cache folder (renamed over the entry once ONNX Runtime has written it).
-std::filesystem::path temp_entry(const std::filesystem::path& entry) {
-  static std::atomic<unsigned> counter{0};
-  const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-  return entry.parent_path() / (".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(stamp) + "-" +
-                                std::to_string(counter++) + "-" + entry.filename().string());
-}
-
 // Loads through the optimised-model cache: the saved graph when there is one (no optimisation pass: it is already
 // optimised), else the model with `config.optimization`, saving the result. Returns false (with a note in the
 // report) when the cache cannot be used, so that the caller loads the model directly.
@@ -254,7 +244,7 @@ bool load_cached(Ort::Env& env, const std::filesystem::path& model, const Sessio
     report.cache_file.clear();
     return false;
   }
-  const fs::path temp = temp_entry(entry);
+  const fs::path temp = cache::temp_entry(entry);
   Ort::SessionOptions options = session_options(config, to_ort(config.optimization));
   options.SetOptimizedModelFilePath(temp.c_str());
   try {
