@@ -65,5 +65,16 @@ fuzz: fuzz-build
 fuzz-ci: asan-build
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-20} scripts/fuzz.sh $(ASAN_BUILD) ci
 
+# Install into PREFIX (default ~/.local): bin/kprcnn, the library + headers + CMake package, the exporter, the
+# bundled engines (README, "Install"). The tree can be moved afterwards.
+PREFIX ?= $(HOME)/.local
+.PHONY: install deb
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# A Debian package (build/kprcnn_<version>_amd64.deb) installing under /opt/kprcnn.
+deb: build
+	cd $(BUILD) && cpack -G DEB
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -8,6 +8,7 @@
 #include "engine.h"
 #include "kprcnn/error.h"
 #include "kprcnn/json.h"
+#include "kprcnn/version.h"
 #include "ort/session.h"
 #include "postprocess.h"
 #include "preprocess.h"
@@ -266,7 +267,7 @@ const char* to_string(Provider provider) noexcept {
   return "?";
 }
 const char* version() noexcept {
-  return KPRCNN_VERSION;
+  return KPRCNN_VERSION_STRING;
 }
 
 }  // namespace kprcnn

@@ -3,7 +3,9 @@
 // cache. No OpenVINO header here.
 //
 // Plugin search: $KPRCNN_OPENVINO_PLUGIN (a file) when set, else beside the binary that contains this code, then
-// in ../lib of it (the build tree puts bin/kprcnn and lib/libkprcnn_openvino.so side by side; so does an install).
+// in its lib folder: the install's libdir relative to its bindir, and ../lib (the build tree and an install put
+// bin/kprcnn and lib/libkprcnn_openvino.so so), then beside the loaded libonnxruntime.so (an installed tree has
+// both in lib/: what an application linking the installed static library from elsewhere relies on).
 //
 // Cache entries: <cache>/<stem>-<key>.ovblob = OpenVINO's exported compiled model + a 32-byte trailer
 //   "KPRCNNOV" | u64 blob size | u64 XXH64(blob) | "trailer1"
@@ -22,6 +24,7 @@
 #include "cache/model_cache.h"
 #include "engine.h"
 #include "kprcnn/error.h"
+#include "kprcnn/version.h"
 #include "openvino/plugin_api.h"
 
 namespace kprcnn::engine {
@@ -53,6 +56,16 @@ fs::path this_binary_dir() {
   return ec ? fs::path() : exe.parent_path();
 }
 
+// The folder of the loaded libonnxruntime.so (found by its C entry point; no ONNX Runtime header here), or "".
+fs::path ort_library_dir() {
+  void* symbol = ::dlsym(RTLD_DEFAULT, "OrtGetApiBase");
+  Dl_info info{};
+  if (!symbol || !dladdr(symbol, &info) || !info.dli_fname || !info.dli_fname[0]) return {};
+  std::error_code ec;
+  const fs::path lib = fs::canonical(info.dli_fname, ec);
+  return ec ? fs::path() : lib.parent_path();
+}
+
 Plugin load_plugin() {
   Plugin p;
   std::vector<fs::path> candidates;
@@ -60,7 +73,12 @@ Plugin load_plugin() {
     candidates.emplace_back(env);
   } else {
     const fs::path dir = this_binary_dir();
-    candidates = {dir / kPluginFile, dir.parent_path() / "lib" / kPluginFile};
+    candidates = {dir / kPluginFile, (dir / KPRCNN_LIB_FROM_BIN / kPluginFile).lexically_normal()};
+    if (candidates[1] != dir.parent_path() / "lib" / kPluginFile)
+      candidates.push_back(dir.parent_path() / "lib" / kPluginFile);
+    // An installed kprcnn keeps libonnxruntime.so and the plugin side by side in its lib folder, so a program that
+    // links the installed static library from anywhere else finds the plugin beside the ONNX Runtime it loaded.
+    if (const fs::path ort = ort_library_dir(); !ort.empty() && ort != dir) candidates.push_back(ort / kPluginFile);
   }
   void* handle = nullptr;
   fs::path found;
@@ -100,9 +118,9 @@ Plugin load_plugin() {
   auto open = reinterpret_cast<plugin::OpenFn>(symbol(plugin::kOpenSymbol));
   if (!abi || !kprcnn_version || !runtime || !version || !open) {
     p.unavailable = found.string() + " is not a kprcnn OpenVINO plugin (missing symbols)";
-  } else if (abi() != plugin::kAbi || std::strcmp(kprcnn_version(), KPRCNN_VERSION) != 0) {
+  } else if (abi() != plugin::kAbi || std::strcmp(kprcnn_version(), KPRCNN_VERSION_STRING) != 0) {
     p.unavailable = found.string() + " belongs to kprcnn " + kprcnn_version() + " (plugin ABI " +
-                    std::to_string(abi()) + "), this is kprcnn " + KPRCNN_VERSION + " (ABI " +
+                    std::to_string(abi()) + "), this is kprcnn " + KPRCNN_VERSION_STRING + " (ABI " +
                     std::to_string(plugin::kAbi) + "): install the plugin built with this kprcnn";
   } else if (const std::string problem = runtime(); !problem.empty()) {
     p.unavailable = problem;

@@ -14,18 +14,28 @@ namespace kprcnn::cli {
 
 namespace {
 
+namespace fs = std::filesystem;
+
+// The folder of this binary (bin/ of the build folder or of an installed prefix).
+fs::path self_dir() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::path() : self.parent_path();
+}
+
 // Replaces this process with `python -m module args...`, the exporter package on PYTHONPATH and KPRCNN_CLI set to
 // this binary (the Python side runs `kprcnn predict` to check what it wrote). Returns only when exec fails.
 int exec_python(const std::string& python, const char* module, const std::vector<std::string>& args, const char* hint) {
-  // The exporter package: $KPRCNN_PYTHON_PATH, else the source tree this binary was built from.
+  // The exporter package: $KPRCNN_PYTHON_PATH, else share/kprcnn/python relative to this binary (installed: the
+  // package itself; in the build folder: a link to the source tree's python/kprcnn_export). Both move with the tree.
   const char* env_path = std::getenv("KPRCNN_PYTHON_PATH");
-  std::string pythonpath = env_path && *env_path ? env_path : KPRCNN_PYTHON_SOURCE_DIR;
+  const fs::path dir = self_dir();
+  std::string pythonpath =
+      env_path && *env_path ? env_path : (dir / KPRCNN_DATA_FROM_BIN / "python").lexically_normal().string();
   if (const char* old = std::getenv("PYTHONPATH"); old && *old) pythonpath += std::string(":") + old;
   ::setenv("PYTHONPATH", pythonpath.c_str(), 1);
   std::error_code ec;
-  if (const auto self = std::filesystem::read_symlink("/proc/self/exe", ec); !ec) {
-    ::setenv("KPRCNN_CLI", self.c_str(), 1);
-  }
+  if (const auto self = fs::read_symlink("/proc/self/exe", ec); !ec) ::setenv("KPRCNN_CLI", self.c_str(), 1);
 
   std::vector<std::string> argv_store{python, "-m", module};
   argv_store.insert(argv_store.end(), args.begin(), args.end());
@@ -64,11 +74,11 @@ int run_train(const std::vector<std::string>& args) {
 }
 
 int run_quantize(const std::vector<std::string>& args) {
-  // Python with onnxruntime + onnx: $KPRCNN_QUANTIZE_PYTHON, else the build's venv (scripts/setup.sh makes it),
-  // else the configured Python (which then says what is missing).
+  // Python with onnxruntime + onnx: $KPRCNN_QUANTIZE_PYTHON, else the build folder's venv beside bin/ (scripts/setup.sh
+  // makes build/venv), else the configured Python (which then says what is missing).
   std::error_code ec;
-  const std::string fallback =
-      std::filesystem::exists(KPRCNN_VENV_PYTHON, ec) ? KPRCNN_VENV_PYTHON : KPRCNN_PYTHON_DEFAULT;
+  const fs::path venv_python = self_dir().parent_path() / "venv" / "bin" / "python";
+  const std::string fallback = fs::exists(venv_python, ec) ? venv_python.string() : KPRCNN_PYTHON_DEFAULT;
   return exec_python(env_or("KPRCNN_QUANTIZE_PYTHON", fallback), "kprcnn_export.quantize", args,
                      "Set KPRCNN_QUANTIZE_PYTHON to a Python that has onnxruntime and onnx >= 1.14 (scripts/setup.sh "
                      "makes build/venv with them).");

@@ -8,3 +8,4 @@
 #include "kprcnn/image.h"
 #include "kprcnn/json.h"
 #include "kprcnn/types.h"
+#include "kprcnn/version.h"

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "kprcnn/version.h"
 #include "openvino/plugin_api.h"
 
 namespace kprcnn::openvino_plugin {
@@ -295,7 +296,7 @@ __attribute__((visibility("default"))) int kprcnn_openvino_abi() {
 }
 
 __attribute__((visibility("default"))) const char* kprcnn_openvino_kprcnn_version() {
-  return KPRCNN_VERSION;
+  return KPRCNN_VERSION_STRING;
 }
 
 __attribute__((visibility("default"))) const char* kprcnn_openvino_version() {
