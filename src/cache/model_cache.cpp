@@ -1,6 +1,9 @@
 // The optimised-model cache: keys, entry names, eviction. See model_cache.h.
 #include "cache/model_cache.h"
 
+#include "atomic_file.h"
+#include "kprcnn/error.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -19,6 +22,7 @@
 #include <system_error>
 #include <vector>
 
+#include "atomic_file.h"
 #include "kprcnn/error.h"
 
 namespace kprcnn::cache {
@@ -181,17 +185,15 @@ std::uint64_t remembered_content_hash(const fs::path& dir, const fs::path& model
   if (lines.size() > kHashIndexEntries) lines.erase(lines.begin(), lines.end() - kHashIndexEntries);
   std::error_code ec;
   fs::create_directories(dir, ec);
-  const fs::path temp = dir / (".tmp-" + std::to_string(::getpid()) + "-" + kHashIndex);
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    for (const auto& line : lines) out << line << "\n";
-    if (!out) {
-      fs::remove(temp, ec);
-      return hash;  // best effort: the index only saves time
-    }
+  try {
+    std::string text;
+    for (const auto& line : lines) text += line + "\n";
+    detail::AtomicFile out(index, detail::AtomicFile::Durability::kCache);
+    out.write(text);
+    out.commit();
+  } catch (const Error&) {
+    // best effort: the index only saves time
   }
-  fs::rename(temp, index, ec);
-  if (ec) fs::remove(temp, ec);
   return hash;
 }
 
@@ -218,13 +220,6 @@ fs::path default_cache_dir() {
   const char* home = std::getenv("HOME");
   if (home != nullptr && home[0] == '/') return fs::path(home) / ".cache" / "kprcnn";
   return {};
-}
-
-fs::path temp_entry(const fs::path& entry) {
-  static std::atomic<unsigned> counter{0};
-  const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-  return entry.parent_path() / (".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(stamp) + "-" +
-                                std::to_string(counter++) + "-" + entry.filename().string());
 }
 
 void touch_entry(const fs::path& entry) noexcept {

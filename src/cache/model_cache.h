@@ -41,10 +41,8 @@ std::filesystem::path cache_entry(const std::filesystem::path& dir, const std::f
 // $XDG_CACHE_HOME/kprcnn, else $HOME/.cache/kprcnn, else "" (no cache).
 std::filesystem::path default_cache_dir();
 
-// A unique temporary name beside `entry` (".tmp-<pid>-<time>-<n>-<entry name>"): engines write there and rename
-// over the entry when complete; evict_entries removes such files left by a crashed writer.
-std::filesystem::path temp_entry(const std::filesystem::path& entry);
-
+// Entries are written with detail::AtomicFile (src/atomic_file.h, Durability::kCache): its ".tmp-" temporaries
+// left by a crashed writer are removed by evict_entries after a day.
 // Marks `entry` as used now (its mtime), for the LRU eviction.
 void touch_entry(const std::filesystem::path& entry) noexcept;
 

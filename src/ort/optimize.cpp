@@ -15,8 +15,10 @@
 #include <string>
 #include <system_error>
 
+#include "atomic_file.h"
 #include "kprcnn/detector.h"
 #include "kprcnn/error.h"
+#include "kprcnn/model_tools.h"
 #include "ort/external_data.h"
 #include "ort/protobuf_wire.h"
 #include "ort/session.h"
@@ -92,27 +94,6 @@ GraphOptimizationLevel to_ort(GraphOptimization level) {
 
 // A unique, empty file beside `out` ("<folder>/.<name>.XXXXXX"), failing early and clearly if the folder is not
 // writable.
-fs::path create_temp_beside(const fs::path& out) {
-  const fs::path folder = out.has_parent_path() ? out.parent_path() : fs::path(".");
-  std::string name = out.filename().string();
-  name.insert(name.begin(), '.');
-  name += ".XXXXXX";
-  std::string pattern = (folder / name).string();
-  const int fd = ::mkstemp(pattern.data());
-  if (fd < 0) {
-    throw Error(ErrorCode::kIo, "cannot write to folder " + folder.string() + ": " + std::strerror(errno));
-  }
-  ::close(fd);
-  return pattern;
-}
-
-void fsync_path(const fs::path& path, int flags) {
-  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 // Appends to `path` the metadata entries of `wanted` that ONNX Runtime's output lacks (appending fields to a
 // serialized message is how protobuf merges, so the file stays valid).
 void restore_metadata(const fs::path& path, const std::map<std::string, std::string>& wanted) {
@@ -182,8 +163,11 @@ void optimize_model(const fs::path& in, const fs::path& out, GraphOptimization l
   ort::check_external_data(in);
   const auto metadata = model_file_stats(in).metadata;
 
-  const fs::path temp = create_temp_beside(out);
-  try {
+  // ONNX Runtime writes the optimised model to the temporary by name; restore_metadata appends to it; commit()
+  // fsyncs and renames it over `out` (which may be `in`: the input stays whole until then).
+  detail::AtomicFile file(out);
+  const fs::path& temp = file.temp_path();
+  {
     try {
       Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "kprcnn-optimize");
       Ort::SessionOptions options;
@@ -200,14 +184,8 @@ void optimize_model(const fs::path& in, const fs::path& out, GraphOptimization l
     restore_metadata(temp, metadata);
     fs::permissions(
         temp, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read, ec);
-    fsync_path(temp, O_RDONLY);
-    fs::rename(temp, out, ec);
-    if (ec) throw Error(ErrorCode::kIo, "cannot write " + out.string() + ": " + ec.message());
-  } catch (...) {
-    fs::remove(temp, ec);
-    throw;
   }
-  fsync_path(out.has_parent_path() ? out.parent_path() : fs::path("."), O_RDONLY | O_DIRECTORY);
+  file.commit();
 }
 
 }  // namespace kprcnn

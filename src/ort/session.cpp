@@ -12,6 +12,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "atomic_file.h"
 #include "cache/model_cache.h"
 #include "engine.h"
 #include "kprcnn/error.h"
@@ -244,22 +245,23 @@ bool load_cached(Ort::Env& env, const std::filesystem::path& model, const Sessio
     report.cache_file.clear();
     return false;
   }
-  const fs::path temp = cache::temp_entry(entry);
-  Ort::SessionOptions options = session_options(config, to_ort(config.optimization));
-  options.SetOptimizedModelFilePath(temp.c_str());
   try {
-    out = Ort::Session(env, model.c_str(), options);
-  } catch (const Ort::Exception& e) {
-    fs::remove(temp, ec);
+    // ONNX Runtime writes the optimised graph to the temporary by name while it loads; renamed when complete.
+    detail::AtomicFile file(entry, detail::AtomicFile::Durability::kCache);
+    Ort::SessionOptions options = session_options(config, to_ort(config.optimization));
+    options.SetOptimizedModelFilePath(file.temp_path().c_str());
+    try {
+      out = Ort::Session(env, model.c_str(), options);
+    } catch (const Ort::Exception& e) {
+      report.cache_note = std::string("not cached: ") + e.what();
+      report.cache_file.clear();
+      return false;  // the direct load reports the error if the model itself is bad
+    }
+    file.commit();
+  } catch (const Error& e) {  // the temporary could not be created or renamed: the session (if any) still runs
     report.cache_note = std::string("not cached: ") + e.what();
     report.cache_file.clear();
-    return false;  // the direct load reports the error if the model itself is bad
-  }
-  fs::rename(temp, entry, ec);
-  if (ec) {
-    fs::remove(temp, ec);
-    report.cache_note = "cannot write cache entry " + entry.string() + ": " + ec.message();
-    report.cache_file.clear();
+    if (!out) return false;
   }
   cache::evict_entries(config.cache_dir, kCacheEntries);
   return true;
