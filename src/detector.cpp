@@ -8,6 +8,7 @@
 #include "engine.h"
 #include "kprcnn/error.h"
 #include "kprcnn/json.h"
+#include "kprcnn/model_tools.h"
 #include "kprcnn/version.h"
 #include "ort/session.h"
 #include "postprocess.h"
@@ -158,6 +159,17 @@ namespace {
 
 Prediction Detector::predict(const Image& image, const PredictOptions& options) const {
   if (!impl_) throw_moved_from();
+  return run(image, image.width, image.height, options);
+}
+
+Prediction Detector::predict(const ReducedImage& image, const PredictOptions& options) const {
+  if (!impl_) throw_moved_from();
+  return run(image.image, image.source_width, image.source_height, options);
+}
+
+// Both predict overloads: `image` is the pixels to run on, source_width x source_height the frame to report in
+// (the image's own size, or the full size it was reduced from).
+Prediction Detector::run(const Image& image, int source_width, int source_height, const PredictOptions& options) const {
   if (image.empty() || image.pixels.size() != static_cast<std::size_t>(image.width) * image.height * 3) {
     throw Error(ErrorCode::kInvalidArgument, "empty or inconsistent image (" + std::to_string(image.width) + "x" +
                                                  std::to_string(image.height) + "); nothing to run the model on");
@@ -165,10 +177,15 @@ Prediction Detector::predict(const Image& image, const PredictOptions& options) 
   if (!(options.threshold >= 0.0f && options.threshold <= 1.0f)) {
     throw Error(ErrorCode::kInvalidArgument, "threshold must be in [0, 1], got " + std::to_string(options.threshold));
   }
-  const bool reduced = options.source_width > 0 && options.source_height > 0;
+  // A frame smaller than the pixels is a caller's mistake (a ReducedImage not made by decode_image_reduced).
   Prediction result;
-  result.width = reduced ? options.source_width : image.width;
-  result.height = reduced ? options.source_height : image.height;
+  result.width = source_width;
+  result.height = source_height;
+  if (result.width < image.width || result.height < image.height) {
+    throw Error(ErrorCode::kInvalidArgument, "reduced image " + std::to_string(image.width) + "x" +
+                                                 std::to_string(image.height) + " is larger than its source frame " +
+                                                 std::to_string(result.width) + "x" + std::to_string(result.height));
+  }
 
   auto t0 = Clock::now();
   const Size input = plan_resize(result.width, result.height, options.size, options.divisor);
@@ -210,14 +227,9 @@ std::filesystem::path default_model_cache_dir() {
   return cache::default_cache_dir();
 }
 
-const std::vector<KeypointInfo>& Detector::keypoints() const {
+const Colormap& Detector::colormap() const {
   if (!impl_) throw_moved_from();
-  return impl_->colormap.keypoints;
-}
-
-const std::vector<std::pair<int, int>>& Detector::skeleton() const {
-  if (!impl_) throw_moved_from();
-  return impl_->colormap.skeleton;
+  return impl_->colormap;
 }
 
 std::string onnxruntime_version() {

@@ -21,9 +21,11 @@
 #include <mutex>
 #include <system_error>
 
+#include "atomic_file.h"
 #include "cache/model_cache.h"
 #include "engine.h"
 #include "kprcnn/error.h"
+#include "kprcnn/model_tools.h"
 #include "kprcnn/version.h"
 #include "openvino/plugin_api.h"
 
@@ -190,23 +192,12 @@ void write_entry(const fs::path& entry, std::string& blob, std::string& note) {
   blob.append(kTrailerTag, 8);
   std::error_code ec;
   fs::create_directories(entry.parent_path(), ec);
-  const fs::path temp = cache::temp_entry(entry);
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out.write(blob.data(), static_cast<std::streamsize>(blob.size()));
-    out.flush();
-    if (!out) {
-      out.close();
-      fs::remove(temp, ec);
-      note = "cannot write cache entry " + entry.string() + " (disk full?)";
-      blob.resize(body);
-      return;
-    }
-  }
-  fs::rename(temp, entry, ec);
-  if (ec) {
-    fs::remove(temp, ec);
-    note = "cannot write cache entry " + entry.string() + ": " + ec.message();
+  try {
+    detail::AtomicFile out(entry, detail::AtomicFile::Durability::kCache);
+    out.write(blob);
+    out.commit();
+  } catch (const Error& e) {
+    note = std::string("not cached: ") + e.what();  // best effort: the next start compiles again
   }
   blob.resize(body);
 }

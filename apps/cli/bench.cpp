@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "kprcnn/kprcnn.h"
+#include "options.h"
 
 namespace kprcnn::cli {
 namespace fs = std::filesystem;
@@ -32,23 +33,26 @@ double ms_since(Clock::time_point t) {
 constexpr const char* kStages[] = {"decode", "resize", "tensor", "session", "postprocess", "draw", "encode", "total"};
 constexpr std::size_t kStageCount = std::size(kStages);
 
+// A variant: the command line's options (the library's table) with its --variant keys applied. Keys that are
+// table options (engine, provider, precision, threads, size, ...) go through kprcnn::set_option like the flags;
+// the bench-only keys (ONNX Runtime session levers, cache on/off, decode) are parsed here.
 struct Variant {
   std::string name = "kprcnn";
   fs::path model;
-  bool spin = false, arena = true, pattern = false, cache = true, dct = false;
-  int threads = 0, warm_up = 0, size = 512;
-  EngineArgs engine;
+  Options options;
   std::unique_ptr<Detector> detector;
 };
+
+// cache=1: the --cache-dir given, else the default folder.
+fs::path cache_dir(const BenchArgs& args) {
+  return args.options.detector.model_cache_dir.empty() ? default_model_cache_dir()
+                                                       : args.options.detector.model_cache_dir;
+}
 
 Variant parse_variant(const std::string& spec, const BenchArgs& args) {
   Variant v;
   v.model = args.model;
-  v.spin = args.spin;
-  v.threads = args.threads;
-  v.cache = !args.no_cache;
-  v.size = args.size;
-  v.engine = args.engine;
+  v.options = args.options;
   std::stringstream in(spec);
   std::string item;
   while (std::getline(in, item, ',')) {
@@ -70,41 +74,34 @@ Variant parse_variant(const std::string& spec, const BenchArgs& args) {
       }
       return value == "1";
     };
+    DetectorOptions& d = v.options.detector;
     if (key == "name") {
       v.name = value;
     } else if (key == "model") {
       v.model = value;
     } else if (key == "spin") {
-      v.spin = flag();
+      d.allow_spinning = flag();
     } else if (key == "arena") {
-      v.arena = flag();
+      d.cpu_memory_arena = flag();
     } else if (key == "pattern") {
-      v.pattern = flag();
+      d.memory_pattern = flag();
     } else if (key == "cache") {
-      v.cache = flag();
-    } else if (key == "threads") {
-      v.threads = integer(0, 256);
+      d.model_cache_dir = flag() ? cache_dir(args) : fs::path();
     } else if (key == "warmup") {
-      v.warm_up = integer(0, 1000);
-    } else if (key == "size") {
-      v.size = integer(16, 4096);
-    } else if (key == "engine") {
-      v.engine.engine = value;
-    } else if (key == "provider") {
-      v.engine.provider = value;
-    } else if (key == "precision") {
-      v.engine.precision = value;
+      d.warm_up_runs = integer(0, 1000);
     } else if (key == "decode") {
       if (value != "full" && value != "dct") {
         throw Error(ErrorCode::kInvalidArgument, "--variant decode is full or dct, got " + value);
       }
-      v.dct = value == "dct";
+      v.options.fast_decode = value == "dct";
+    } else if (find_option(key)) {
+      set_option(v.options, key, value);
     } else {
-      throw Error(
-          ErrorCode::kInvalidArgument,
-          "unknown --variant key '" + key +
-              "' (name, model, engine, provider, precision, spin, arena, pattern, cache, threads, warmup, size, "
-              "decode)");
+      std::string table;
+      for (const OptionInfo& o : option_list()) table += ", " + o.name;
+      throw Error(ErrorCode::kInvalidArgument, "unknown --variant key '" + key +
+                                                   "' (name, model, spin, arena, pattern, cache, warmup, decode" +
+                                                   table + ")");
     }
   }
   if (v.model.empty()) throw Error(ErrorCode::kInvalidArgument, "no model: give --model or model= in --variant");
@@ -112,14 +109,7 @@ Variant parse_variant(const std::string& spec, const BenchArgs& args) {
 }
 
 void load(Variant& v, const BenchArgs& args, bool profile) {
-  DetectorOptions o;
-  apply_engine(v.engine, o);
-  o.intra_op_threads = v.threads;
-  o.allow_spinning = v.spin;
-  o.cpu_memory_arena = v.arena;
-  o.memory_pattern = v.pattern;
-  o.warm_up_runs = v.warm_up;
-  if (v.cache) o.model_cache_dir = args.cache_dir.empty() ? default_model_cache_dir() : args.cache_dir;
+  DetectorOptions o = v.options.detector;
   if (profile) o.profile_file = args.profile;
   v.detector = std::make_unique<Detector>(v.model, o);
 }
@@ -137,26 +127,15 @@ struct Run {
 
 // One pass of `kprcnn predict` for one image, timed per stage. out_stem: where the PNG and JSON go ("" = nowhere,
 // still encoded).
-Run run_once(const Variant& v, const fs::path& image_path, const fs::path& out_stem, const BenchArgs& args) {
+Run run_once(const Variant& v, const fs::path& image_path, const fs::path& out_stem) {
   Run r;
   const auto start = Clock::now();
   auto t = start;
-  PredictOptions p;
-  p.threshold = args.threshold;
-  p.size = v.size;
-  Image image;
-  std::optional<ReducedImage> reduced;
-  const std::vector<std::uint8_t> bytes = read_file(image_path);
-  if (v.dct) {
-    reduced = decode_image_reduced(bytes, v.size);
-    p.source_width = reduced->source_width;
-    p.source_height = reduced->source_height;
-  } else {
-    image = decode_image(bytes);
-  }
+  // The shared pipeline's stages (kprcnn/pipeline.h), timed one by one.
+  const bool reduced = v.options.fast_decode;
+  ReducedImage image = decode_for_model(read_file(image_path), v.options, /*annotate=*/!reduced);
   r.stage[0] = ms_since(t);
-  const Image& input = reduced ? reduced->image : image;
-  r.prediction = v.detector->predict(input, p);
+  r.prediction = v.detector->predict(image, v.options.predict);
   r.stage[1] = r.prediction.resize_ms;
   r.stage[2] = r.prediction.preprocess_ms - r.prediction.resize_ms;
   r.stage[3] = r.prediction.inference_ms;
@@ -164,12 +143,12 @@ Run run_once(const Variant& v, const fs::path& image_path, const fs::path& out_s
   // decode=dct is the JSON-only path (`predict --no-draw`, a server answering JSON): the full image is never
   // decoded, so there is nothing to draw on.
   t = Clock::now();
-  if (!reduced) draw_detections(image, r.prediction.detections, v.detector->keypoints(), {}, v.detector->skeleton());
+  if (!reduced) annotate(image.image, r.prediction, *v.detector, v.options.draw);
   r.stage[5] = ms_since(t);
   t = Clock::now();
-  const std::string json =
-      to_json(r.prediction, v.detector->keypoints(), image_path.filename().string(), v.model.filename().string());
-  const std::vector<std::uint8_t> png = reduced ? std::vector<std::uint8_t>() : encode_png(image);
+  const std::string json = to_json(r.prediction, v.detector->colormap().keypoints, image_path.filename().string(),
+                                   v.model.filename().string());
+  const std::vector<std::uint8_t> png = reduced ? std::vector<std::uint8_t>() : encode_png(image.image);
   if (!out_stem.empty()) {
     if (!reduced) write_file_atomic(fs::path(out_stem.string() + ".png"), png);
     write_file_atomic(fs::path(out_stem.string() + ".json"), json);
@@ -236,10 +215,10 @@ int run_worker(Variant& v, const BenchArgs& args) {
     const fs::path image = line.substr(0, tab);
     const fs::path stem = tab == std::string::npos ? fs::path() : fs::path(line.substr(tab + 1));
     try {
-      const Run r = run_once(v, image, stem, args);
+      const Run r = run_once(v, image, stem);
       std::cout << "{\"event\": \"run\", \"stages\": " << stages_json(r) << ", \"input\": [" << r.prediction.input_width
                 << ", " << r.prediction.input_height << "], \"result\": "
-                << to_json(r.prediction, v.detector->keypoints(), image.filename().string(),
+                << to_json(r.prediction, v.detector->colormap().keypoints, image.filename().string(),
                            v.model.filename().string(), -1)
                 << "}" << std::endl;
     } catch (const Error& e) {
@@ -259,8 +238,9 @@ CLI::App* add_bench_command(CLI::App& app, BenchArgs& args) {
                                "postprocess, draw, encode); several --variant are measured interleaved");
   b->add_option("-m,--model", args.model, "Exported model (.onnx); or model= in each --variant");
   b->add_option("--variant", args.variants,
-                "name=LABEL,model=PATH,spin=0|1,arena=0|1,pattern=0|1,cache=0|1,threads=N,warmup=N,decode=full|dct "
-                "(repeatable; unset keys take the options below)");
+                "name=LABEL,model=PATH,spin=0|1,arena=0|1,pattern=0|1,cache=0|1,warmup=N,decode=full|dct, and any "
+                "option below by name (engine=ort,threads=2,size=384,...); repeatable; unset keys take the options "
+                "below");
   b->add_option("-i,--image", args.images, "Image files (.jpg/.png), repeatable")->check(CLI::ExistingFile);
   b->add_option("--reps", args.reps, "Timed runs per image and variant")
       ->capture_default_str()
@@ -268,24 +248,10 @@ CLI::App* add_bench_command(CLI::App& app, BenchArgs& args) {
   b->add_option("--warmup", args.warmup, "Untimed runs per image and variant first")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000));
-  b->add_option("-t,--threshold", args.threshold, "Keep detections with score > threshold")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0f, 1.0f));
-  b->add_option("-s,--size", args.size, "Shorter side of the model input")
-      ->capture_default_str()
-      ->check(CLI::Range(16, 4096));
-  b->add_option("--threads", args.threads, "ONNX Runtime intra-op threads (0: one per core)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 256));
-  b->add_flag("--spin", args.spin, "Let ONNX Runtime's threads spin between operators");
-  b->add_option("--engine", args.engine.engine, "Inference engine of every variant (auto, ort, openvino)")
-      ->capture_default_str();
-  b->add_option("--provider", args.engine.provider, "ONNX Runtime execution provider (cpu, cuda, tensorrt)")
-      ->capture_default_str();
-  b->add_option("--precision", args.engine.precision, "OpenVINO inference precision (f32, bf16)")
-      ->capture_default_str();
-  b->add_flag("--no-cache", args.no_cache, "Do not use the optimised-model cache");
-  b->add_option("--cache-dir", args.cache_dir, "Optimised-model cache folder (default: ~/.cache/kprcnn)");
+  add_options(b, args.options, {OptionGroup::kDetector, OptionGroup::kPredict, OptionGroup::kDraw});
+  b->add_flag_callback(
+      "--spin", [&args] { args.options.detector.allow_spinning = true; },
+      "Let ONNX Runtime's threads spin between operators");
   b->add_option("-o,--output", args.output, "Write each run's annotated PNG and JSON here");
   b->add_option("--json", args.json, "Write every measurement to this JSON file");
   b->add_option("--profile", args.profile, "Write ONNX Runtime's per-operator profile (JSON) here (one variant)");
@@ -327,7 +293,7 @@ int run_bench(const BenchArgs& args) {
   for (int rep = -args.warmup; rep < args.reps; ++rep) {
     for (std::size_t ii = 0; ii < args.images.size(); ++ii) {
       for (std::size_t vi = 0; vi < variants.size(); ++vi) {  // interleaved: load changes hit every variant alike
-        Run r = run_once(variants[vi], args.images[ii], out_stem(vi, ii), args);
+        Run r = run_once(variants[vi], args.images[ii], out_stem(vi, ii));
         if (rep >= 0) runs[vi][ii].push_back(std::move(r));
       }
     }

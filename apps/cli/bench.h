@@ -15,24 +15,19 @@ namespace kprcnn::cli {
 
 struct BenchArgs {
   std::filesystem::path model;
-  // name=LABEL,model=PATH,engine=auto|ort|openvino,provider=..,precision=f32|bf16,spin=0|1,arena=0|1,threads=N,
-  // cache=0|1,decode=full|dct,warmup=N,size=N
-  // (repeatable; size: the variant's --size)
+  // name=LABEL,model=PATH,spin=0|1,arena=0|1,pattern=0|1,cache=0|1,decode=full|dct,warmup=N, plus any option of
+  // the library's table by name (engine=ort,threads=2,size=384,...); repeatable
   std::vector<std::string> variants;
   std::vector<std::filesystem::path> images;
   int reps = 5;
   int warmup = 1;  // untimed runs per image and variant before the timed ones
-  float threshold = 0.8f;
-  int size = 512;
-  int threads = 0;
-  bool spin = false;
-  bool no_cache = false;
-  std::filesystem::path cache_dir;  // default: kprcnn::default_model_cache_dir()
-  std::filesystem::path output;     // annotated PNG + JSON per run (default: a temporary folder, removed)
-  std::filesystem::path json;       // every measurement as JSON
-  std::filesystem::path profile;    // ONNX Runtime profile of the (single) variant
-  bool worker = false;              // line protocol on stdin/stdout, for bench/run_bench.py
-  EngineArgs engine;                // every variant's, unless engine=/provider=/precision= in --variant
+  // Every variant's options (the library's table: engine, threads, size, cache_dir, ...), unless its --variant
+  // sets them.
+  Options options = default_options();
+  std::filesystem::path output;   // annotated PNG + JSON per run (default: a temporary folder, removed)
+  std::filesystem::path json;     // every measurement as JSON
+  std::filesystem::path profile;  // ONNX Runtime profile of the (single) variant
+  bool worker = false;            // line protocol on stdin/stdout, for bench/run_bench.py
 };
 
 CLI::App* add_bench_command(CLI::App& app, BenchArgs& args);

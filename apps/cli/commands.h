@@ -7,6 +7,7 @@
 
 #include "kprcnn/detector.h"
 #include "kprcnn/error.h"
+#include "kprcnn/options.h"
 
 namespace kprcnn::cli {
 
@@ -16,29 +17,18 @@ int exit_code(ErrorCode code);
 // Prints "error: <message>" to stderr and returns exit_code(e.code()).
 int report(const Error& e);
 
-// --engine, --provider, --precision (every command that runs a model); parsed by apply_engine (unknown names:
-// kEngineUnavailable, exit 5).
-struct EngineArgs {
-  std::string engine = "auto", provider = "cpu", precision = "f32";
-};
-// Sets options.engine/provider/precision from `args`.
-void apply_engine(const EngineArgs& args, DetectorOptions& options);
 // "engine: openvino 2026.4.1 CPU f32 ... (why auto chose it)" for the load line.
 std::string engine_line(const LoadReport& report);
+// The load lines every model-running command prints: "loaded <model> (K keypoints) in N ms (cache ...)", the
+// engine line, and the model cache's note when it was not used.
+void print_load(const std::filesystem::path& model, const Detector& detector, double load_ms);
 
+// kprcnn predict. `options`: the table's detector, predict and draw options (kprcnn/options.h, apps/cli/options.h).
 struct PredictArgs {
-  EngineArgs engine;
-  std::filesystem::path model, input, output, colormap;
-  float threshold = 0.8f;
-  int size = 512;
-  int divisor = 1;
-  int threads = 0;
+  Options options = default_options();
+  std::filesystem::path model, input, output;
   bool draw = true;
-  bool boxes = false;
-  float radius = 0;
   bool quiet = false;
-  bool no_cache = false;       // skip the optimised-model cache (DetectorOptions::model_cache_dir)
-  bool fast_decode = false;    // JPEGs decoded at reduced size (decode_image_reduced); needs --no-draw
   std::filesystem::path coco;  // when set: one COCO keypoint-results file for the whole run
 };
 int run_predict(const PredictArgs& args);
@@ -51,16 +41,14 @@ int run_info(const InfoArgs& args);
 // kprcnn eval: scores `results`, or, with `model` and `images`, runs the model on the ground truth's images first
 // (images / file_name, detections scoring above min_score) and scores those (written to write_results if set).
 struct EvalArgs {
-  EngineArgs engine;
+  // With --model: the table's detector and predict options; options.predict.threshold is --min-score (the
+  // detections scored for AP), `threshold` below the operating point of the stats.
+  Options options = default_options();
   std::filesystem::path annotations, results, json;
   std::string sigmas;  // "s1,s2,..." or empty
   double threshold = 0.8;
-  std::filesystem::path model, images, write_results, colormap;
-  float min_score = 0.05f;
-  int size = 512;
-  int divisor = 1;
-  int threads = 0;
-  bool no_cache = false, fast_decode = false, quiet = false;
+  std::filesystem::path model, images, write_results;
+  bool quiet = false;
 };
 int run_eval(const EvalArgs& args);
 

@@ -1,3 +1,4 @@
+#include <cstdio>
 #include <iostream>
 
 #include "commands.h"
@@ -20,16 +21,21 @@ int exit_code(ErrorCode code) {
   return 70;
 }
 
-void apply_engine(const EngineArgs& args, DetectorOptions& options) {
-  options.engine = parse_engine(args.engine);
-  options.provider = parse_provider(args.provider);
-  options.precision = parse_precision(args.precision);
-}
-
 std::string engine_line(const LoadReport& report) {
   std::string line = "engine: " + report.engine_description;
   if (!report.engine_note.empty()) line += " (auto: " + report.engine_note + ")";
   return line;
+}
+
+void print_load(const std::filesystem::path& model, const Detector& detector, double load_ms) {
+  const LoadReport& loaded = detector.load_report();
+  std::fprintf(stderr, "loaded %s (%zu keypoints) in %.0f ms%s\n", model.filename().c_str(),
+               detector.colormap().keypoints.size(), load_ms,
+               loaded.cache_hit             ? " (optimised-model cache)"
+               : !loaded.cache_file.empty() ? " (optimised model cached for the next start)"
+                                            : "");
+  std::fprintf(stderr, "%s\n", engine_line(loaded).c_str());
+  if (!loaded.cache_note.empty()) std::fprintf(stderr, "model cache: %s\n", loaded.cache_note.c_str());
 }
 
 int report(const Error& e) {

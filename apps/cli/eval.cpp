@@ -65,22 +65,13 @@ std::string predict_ground_truth(const EvalArgs& args, const std::string& annota
                                     "); give the folder the annotations' file_names are relative to");
   }
   const auto started = std::chrono::steady_clock::now();
-  DetectorOptions detector_options;
-  apply_engine(args.engine, detector_options);
-  detector_options.intra_op_threads = args.threads;
-  detector_options.colormap = args.colormap;
-  if (!args.no_cache) detector_options.model_cache_dir = default_model_cache_dir();
-  const Detector detector(args.model, detector_options);
+  const Options& options = args.options;
+  const Detector detector(args.model, options.detector);
   if (!args.quiet) std::fprintf(stderr, "%s\n", engine_line(detector.load_report()).c_str());
-  PredictOptions predict;
-  predict.threshold = args.min_score;
-  predict.size = args.size;
-  predict.divisor = args.divisor;
 
   struct Item {
     std::size_t index = 0;
-    Image image;
-    int width = 0, height = 0;
+    ReducedImage image;
     std::vector<Detection> detections;
     std::optional<Error> error;
   };
@@ -90,18 +81,12 @@ std::string predict_ground_truth(const EvalArgs& args, const std::string& annota
     item.index = i;
     try {
       const fs::path path = args.images / images[i].file_name;
-      if (args.fast_decode) {
-        ReducedImage reduced = decode_image_reduced(read_file(path), args.size);
-        item.image = std::move(reduced.image);
-        item.width = reduced.source_width, item.height = reduced.source_height;
-      } else {
-        item.image = read_image(path);
-        item.width = item.image.width, item.height = item.image.height;
-      }
+      item.image = decode_for_model(read_file(path), options, /*annotate=*/false);
+      const int width = item.image.source_width, height = item.image.source_height;
       const CocoImage& gt = images[i];
-      if ((gt.width && gt.width != item.width) || (gt.height && gt.height != item.height)) {
+      if ((gt.width && gt.width != width) || (gt.height && gt.height != height)) {
         throw Error(ErrorCode::kInvalidArgument,
-                    gt.file_name + " is " + std::to_string(item.width) + "x" + std::to_string(item.height) +
+                    gt.file_name + " is " + std::to_string(width) + "x" + std::to_string(height) +
                         " (after EXIF orientation) but the ground truth says " + std::to_string(gt.width) + "x" +
                         std::to_string(gt.height) + ": its annotations would not match the model's coordinates");
       }
@@ -112,16 +97,14 @@ std::string predict_ground_truth(const EvalArgs& args, const std::string& annota
   };
   auto infer = [&](Item& item) {
     if (item.error) return;
-    PredictOptions p = predict;
-    p.source_width = item.width, p.source_height = item.height;
-    item.detections = detector.predict(item.image, p).detections;
+    item.detections = detector.predict(item.image, options.predict).detections;
   };
   auto store = [&](Item& item) {
     if (item.error) {
       throw Error(item.error->code(), "image " + images[item.index].file_name + ": " + item.error->what());
     }
     results[item.index] = {images[item.index].id, std::move(item.detections)};
-    item.image = Image();
+    item.image = ReducedImage();
   };
   run_pipeline(images.size(), load, infer, store);
   std::string json = to_coco_json(results);
@@ -129,7 +112,7 @@ std::string predict_ground_truth(const EvalArgs& args, const std::string& annota
   if (!args.quiet) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     std::fprintf(stderr, "ran %s on %zu images at --size %d in %.1f s (%.2f images/s, load included)\n",
-                 args.model.filename().c_str(), images.size(), args.size, s, images.size() / s);
+                 args.model.filename().c_str(), images.size(), options.predict.size, s, images.size() / s);
   }
   return json;
 }

@@ -54,16 +54,16 @@ int run_info(const InfoArgs& args) {
   for (const auto& t : info.inputs) std::cout << "  " << t.name << ": " << to_string(t) << "\n";
   std::cout << "outputs:\n";
   for (const auto& t : info.outputs) std::cout << "  " << t.name << ": " << to_string(t) << "\n";
-  std::cout << "keypoints (" << detector.keypoints().size() << "):\n";
-  for (const auto& k : detector.keypoints()) {
+  std::cout << "keypoints (" << detector.colormap().keypoints.size() << "):\n";
+  for (const auto& k : detector.colormap().keypoints) {
     char color[8];
     std::snprintf(color, sizeof color, "#%02x%02x%02x", k.color.r, k.color.g, k.color.b);
     std::cout << "  " << k.name << " " << color << "\n";
   }
-  if (!detector.skeleton().empty()) {
+  if (!detector.colormap().skeleton.empty()) {
     std::cout << "skeleton:";
-    for (const auto& [a, b] : detector.skeleton()) {
-      std::cout << " " << detector.keypoints()[a].name << "-" << detector.keypoints()[b].name;
+    for (const auto& [a, b] : detector.colormap().skeleton) {
+      std::cout << " " << detector.colormap().keypoints[a].name << "-" << detector.colormap().keypoints[b].name;
     }
     std::cout << "\n";
   }

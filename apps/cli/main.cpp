@@ -6,24 +6,8 @@
 #include "bench.h"
 #include "commands.h"
 #include "kprcnn/detector.h"
+#include "options.h"
 #include "serve.h"
-
-namespace {
-
-void add_engine_options(CLI::App* app, kprcnn::cli::EngineArgs& args) {
-  app->add_option("--engine", args.engine,
-                  "Inference engine: auto (OpenVINO for float models when available, else ONNX Runtime), ort, "
-                  "openvino (README, Engines)")
-      ->capture_default_str();
-  app->add_option("--provider", args.provider,
-                  "ONNX Runtime execution provider: cpu, cuda, tensorrt (the GPU ones need ONNX Runtime's GPU build)")
-      ->capture_default_str();
-  app->add_option("--precision", args.precision,
-                  "OpenVINO inference precision: f32 (exact), bf16 (fast mode on CPUs with AMX or AVX-512 BF16)")
-      ->capture_default_str();
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace kprcnn::cli;
@@ -38,30 +22,11 @@ int main(int argc, char** argv) {
   p->add_option("-i,--input", predict.input, "Image file (.jpg/.png) or folder of images")->required();
   p->add_option("-o,--output", predict.output, "Output folder: <name>.json and annotated <name>.png per image")
       ->required();
-  p->add_option("-t,--threshold", predict.threshold, "Keep detections with score > threshold")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0f, 1.0f));
-  p->add_option("-s,--size", predict.size, "Shorter side of the model input in pixels")
-      ->capture_default_str()
-      ->check(CLI::Range(16, 4096));
-  p->add_option("--divisor", predict.divisor, "Round input sides down to a multiple of this (recipe's resize_img)")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 256));
-  p->add_option("--colormap", predict.colormap, "Keypoint names/colours JSON; overrides the model metadata");
-  p->add_option("--threads", predict.threads, "Inference threads (0: one per core)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 256));
-  add_engine_options(p, predict.engine);
+  add_options(p, predict.options,
+              {kprcnn::OptionGroup::kDetector, kprcnn::OptionGroup::kPredict, kprcnn::OptionGroup::kDraw},
+              {"concurrent_runs", "warm_up_runs"});
   p->add_flag("!--no-draw", predict.draw, "Write only the JSON, no annotated image");
-  p->add_flag("--boxes", predict.boxes, "Also draw detection boxes");
-  p->add_option("--radius", predict.radius, "Keypoint circle radius in pixels (default: scales with the image)")
-      ->check(CLI::Range(0.0f, 1000.0f));
   p->add_flag("-q,--quiet", predict.quiet, "No per-image progress lines");
-  p->add_flag("--no-cache", predict.no_cache,
-              "Do not load or write the optimised-model cache ($XDG_CACHE_HOME/kprcnn or ~/.cache/kprcnn)");
-  p->add_flag("--fast-decode", predict.fast_decode,
-              "Fast mode, with --no-draw: decode JPEGs at 1/2, 1/4 or 1/8 size (libjpeg DCT scaling) when still >= "
-              "--size; faster on big photos, but not Pillow's pixels (answers move slightly)");
   p->add_option("--coco", predict.coco,
                 "Also write all detections as one COCO keypoint-results JSON file (image_id: numeric file stems, "
                 "else 1-based position; see README)");
@@ -77,23 +42,22 @@ int main(int argc, char** argv) {
   ev->add_option("--results", eval.results, "Results to score (what `kprcnn predict --coco` writes)");
   ev->add_option("-m,--model", eval.model, "Run this model (.onnx) on the ground truth's images instead");
   ev->add_option("--images", eval.images, "With --model: the folder holding the ground truth's file_names");
-  ev->add_option("--min-score", eval.min_score,
-                 "With --model: detections scored for AP are those scoring above this (the operating point is "
-                 "--threshold)")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0f, 1.0f));
-  ev->add_option("-s,--size", eval.size, "With --model: shorter side of the model input (as kprcnn predict)")
-      ->capture_default_str()
-      ->check(CLI::Range(16, 4096));
-  ev->add_option("--divisor", eval.divisor, "With --model: as kprcnn predict --divisor")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 256));
-  ev->add_option("--threads", eval.threads, "With --model: inference threads (0: one per core)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 256));
-  add_engine_options(ev, eval.engine);
-  ev->add_flag("--no-cache", eval.no_cache, "With --model: do not use the optimised-model cache");
-  ev->add_flag("--fast-decode", eval.fast_decode, "With --model: as kprcnn predict --fast-decode");
+  // --min-score is the predict threshold here (the table's "threshold"); eval's own --threshold is the operating
+  // point of its stats.
+  ev->add_option_function<std::string>(
+        "--min-score",
+        [&eval](const std::string& v) {
+          try {
+            kprcnn::set_option(eval.options, "threshold", v);
+          } catch (const kprcnn::Error& e) {
+            throw CLI::ValidationError(e.what());
+          }
+        },
+        "With --model: detections scored for AP are those scoring above this (the operating point is --threshold)")
+      ->default_str("0.05");
+  eval.options.predict.threshold = 0.05f;
+  add_options(ev, eval.options, {kprcnn::OptionGroup::kDetector, kprcnn::OptionGroup::kPredict},
+              {"threshold", "concurrent_runs", "warm_up_runs"}, "With --model: ");
   ev->add_option("--write-results", eval.write_results,
                  "With --model: also write the model's detections as a COCO results file");
   ev->add_flag("-q,--quiet", eval.quiet, "With --model: no progress line");
@@ -146,6 +110,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& err) {
     const int code = app.exit(err);
     return code == 0 ? 0 : 2;
+  } catch (const kprcnn::Error& err) {  // an option value the library refused with its own code (options.h)
+    return report(err);
   }
   try {
     if (*p) return run_predict(predict);

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "kprcnn/detector.h"
+#include "kprcnn/model_tools.h"
 
 namespace kprcnn::cli {
 

@@ -72,36 +72,15 @@ int run_predict(const PredictArgs& args) {
   const std::vector<std::int64_t> coco_ids = args.coco.empty() ? std::vector<std::int64_t>() : coco_image_ids(inputs);
   if (!args.coco.empty()) check_coco_path(args.coco);
 
-  if (args.fast_decode && args.draw) {
+  const Options& options = args.options;
+  if (options.fast_decode && args.draw) {
     throw Error(ErrorCode::kInvalidArgument,
                 "--fast-decode decodes JPEGs at reduced size for the model only; add --no-draw (an annotated image "
                 "needs the full decode anyway)");
   }
   auto t_load = std::chrono::steady_clock::now();
-  DetectorOptions options;
-  apply_engine(args.engine, options);
-  options.intra_op_threads = args.threads;
-  options.colormap = args.colormap;
-  if (!args.no_cache) options.model_cache_dir = default_model_cache_dir();
-  const Detector detector(args.model, options);
-  if (!args.quiet) {
-    const LoadReport& loaded = detector.load_report();
-    std::fprintf(stderr, "loaded %s (%zu keypoints) in %.0f ms%s\n", args.model.filename().c_str(),
-                 detector.keypoints().size(), ms_since(t_load),
-                 loaded.cache_hit             ? " (optimised-model cache)"
-                 : !loaded.cache_file.empty() ? " (optimised model cached for the next start)"
-                                              : "");
-    std::fprintf(stderr, "%s\n", engine_line(loaded).c_str());
-    if (!loaded.cache_note.empty()) std::fprintf(stderr, "model cache: %s\n", loaded.cache_note.c_str());
-  }
-
-  PredictOptions predict;
-  predict.threshold = args.threshold;
-  predict.size = args.size;
-  predict.divisor = args.divisor;
-  DrawOptions draw;
-  draw.radius = args.radius;
-  draw.boxes = args.boxes;
+  const Detector detector(args.model, options.detector);
+  if (!args.quiet) print_load(args.model, detector, ms_since(t_load));
   const std::string model_name = args.model.filename().string();
 
   // Folders run as a pipeline: image i+1 is decoded and image i-1 drawn and written while the model runs on
@@ -109,25 +88,17 @@ int run_predict(const PredictArgs& args) {
   // (kInference, kInternal) stops the run.
   struct Item {
     std::size_t index = 0;
-    Image image;
+    ReducedImage image;
     Prediction result;
     std::optional<Error> error;
     std::chrono::steady_clock::time_point started;
   };
-  const bool fast_decode = args.fast_decode;
   auto load = [&](std::size_t i) {
     Item item;
     item.index = i;
     item.started = std::chrono::steady_clock::now();
     try {
-      if (fast_decode) {
-        ReducedImage reduced = decode_image_reduced(read_file(inputs[i]), args.size);
-        item.image = std::move(reduced.image);
-        item.result.width = reduced.source_width;
-        item.result.height = reduced.source_height;
-      } else {
-        item.image = read_image(inputs[i]);
-      }
+      item.image = decode_for_model(read_file(inputs[i]), options, args.draw);
     } catch (const Error& e) {
       item.error = e;
     }
@@ -136,12 +107,7 @@ int run_predict(const PredictArgs& args) {
   auto infer = [&](Item& item) {
     if (item.error) return;
     try {
-      PredictOptions p = predict;
-      if (fast_decode) {
-        p.source_width = item.result.width;
-        p.source_height = item.result.height;
-      }
-      item.result = detector.predict(item.image, p);
+      item.result = detector.predict(item.image, options.predict);
     } catch (const Error& e) {
       // Model-level failures are not the image's fault: stop instead of failing every remaining image.
       if (e.code() == ErrorCode::kInference || e.code() == ErrorCode::kInternal) throw;
@@ -157,11 +123,11 @@ int run_predict(const PredictArgs& args) {
       if (item.error) throw *item.error;
       const Prediction& result = item.result;
       write_file_atomic(args.output / (names[i] + ".json"),
-                        to_json(result, detector.keypoints(), in.filename().string(), model_name));
+                        to_json(result, detector.colormap().keypoints, in.filename().string(), model_name));
       if (!args.coco.empty()) coco.push_back({coco_ids[i], result.detections});
       if (args.draw) {
-        draw_detections(item.image, result.detections, detector.keypoints(), draw, detector.skeleton());
-        write_image(item.image, args.output / (names[i] + ".png"));
+        annotate(item.image.image, result, detector, options.draw);
+        write_image(item.image.image, args.output / (names[i] + ".png"));
       }
       if (!args.quiet) {
         std::fprintf(stderr, "[%zu/%zu] %s: %zu detection%s (%dx%d, input %dx%d, model %.0f ms, total %.0f ms)\n",
@@ -173,7 +139,7 @@ int run_predict(const PredictArgs& args) {
       if (failed++ == 0) first_error = e.code();
       std::fprintf(stderr, "[%zu/%zu] error: %s: %s\n", i + 1, inputs.size(), in.string().c_str(), e.what());
     }
-    item.image = Image();  // release the pixels now, not when the queue slot is reused
+    item.image = ReducedImage();  // release the pixels now, not when the queue slot is reused
   };
   const auto t_images = std::chrono::steady_clock::now();
   run_pipeline(inputs.size(), load, infer, store);

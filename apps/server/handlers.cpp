@@ -80,13 +80,13 @@ Response predict(const PredictContext& ctx, std::span<const std::uint8_t> bytes,
     r.detections = static_cast<int>(prediction.detections.size());
     r.headers.emplace_back("X-Detections", std::to_string(prediction.detections.size()));
     if (query.annotate == Annotate::kNone) {
-      r.body = to_json(prediction, ctx.detector->keypoints(), image_name, ctx.model_name);
+      r.body = to_json(prediction, ctx.detector->colormap().keypoints, image_name, ctx.model_name);
       if (r.body.empty() || r.body.back() != '\n') r.body += '\n';
       return r;
     }
     DrawOptions draw;
     draw.boxes = query.boxes;
-    draw_detections(image, prediction.detections, ctx.detector->keypoints(), draw, ctx.detector->skeleton());
+    draw_detections(image, prediction.detections, ctx.detector->colormap().keypoints, draw, ctx.detector->colormap().skeleton);
     const std::vector<std::uint8_t> encoded = query.annotate == Annotate::kPng ? encode_png(image) : encode_jpeg(image);
     r.content_type = query.annotate == Annotate::kPng ? "image/png" : "image/jpeg";
     r.body.assign(encoded.begin(), encoded.end());
@@ -102,10 +102,10 @@ Response predict(const PredictContext& ctx, std::span<const std::uint8_t> bytes,
 
 std::string model_info_json(const PredictContext& ctx, const ServerOptions& options) {
   nlohmann::json keypoints = nlohmann::json::array();
-  for (const auto& k : ctx.detector->keypoints())
+  for (const auto& k : ctx.detector->colormap().keypoints)
     keypoints.push_back({{"name", k.name}, {"color", hex_color(k.color)}});
   nlohmann::json skeleton = nlohmann::json::array();
-  for (const auto& [a, b] : ctx.detector->skeleton()) skeleton.push_back({a, b});
+  for (const auto& [a, b] : ctx.detector->colormap().skeleton) skeleton.push_back({a, b});
   const nlohmann::json j = {
       {"model", ctx.model_name},
       {"keypoints", keypoints},

@@ -718,7 +718,7 @@ struct Server::Impl {
       State expected = State::kLoading;
       state.compare_exchange_strong(expected, State::kReady);
       log_event("ready", {{"model", options.model.string()},
-                          {"keypoints", detector->keypoints().size()},
+                          {"keypoints", detector->colormap().keypoints.size()},
                           {"load_ms", std::round(ms_between(t0, t1))},
                           {"warmup_ms", std::round(ms_between(t1, t2))},
                           {"workers", options.workers},

@@ -19,10 +19,10 @@ static int detect(const char* model_path, const char* image_path, const char* ou
   predict.threshold = threshold;  // keep detections scoring above it (0.8 by default)
   const kprcnn::Prediction prediction = detector.predict(image, predict);
 
-  kprcnn::draw_detections(image, prediction.detections, detector.keypoints(), {}, detector.skeleton());
-  kprcnn::write_image(image, out_path);  // encoded by extension, written atomically
+  kprcnn::annotate(image, prediction, detector);  // the recipe's coloured circles (kprcnn/pipeline.h)
+  kprcnn::write_image(image, out_path);           // encoded by extension, written atomically
 
-  std::printf("%s\n", kprcnn::to_json(prediction, detector.keypoints(), image_path, model_path).c_str());
+  std::printf("%s\n", kprcnn::to_json(prediction, detector.colormap().keypoints, image_path, model_path).c_str());
   std::fprintf(stderr, "%zu detections; engine: %s\n", prediction.detections.size(),
                detector.load_report().engine_description.c_str());
   return 0;

@@ -104,9 +104,6 @@ struct PredictOptions {
   float threshold = 0.8f;  // keep detections with score > threshold (strictly, as the recipe)
   int size = 512;          // shorter side of the model input, aspect kept
   int divisor = 1;         // round each input side down to a multiple of this (the recipe's resize_img divisor)
-  // The frame coordinates are reported in, when `image` is a reduced decode of a larger one (decode_image_reduced:
-  // the input size is then planned from this size, as for the full image). 0: the image's own size.
-  int source_width = 0, source_height = 0;
 };
 
 struct TensorInfo {
@@ -142,35 +139,23 @@ class Detector {
 
   // Preprocess (resize shorter side, CHW float/255), run, postprocess (threshold, scale back, clamp, drop NaN).
   Prediction predict(const Image& image, const PredictOptions& options = {}) const;
+  // The same for a reduced decode of a larger image (decode_image_reduced, the fast mode): the input size is planned
+  // from the full size, and coordinates are reported in the full image's frame.
+  Prediction predict(const ReducedImage& image, const PredictOptions& options = {}) const;
 
   const ModelInfo& info() const;
   const LoadReport& load_report() const;
-  const std::vector<KeypointInfo>& keypoints() const;  // K entries, names and colours
-  // Pairs of keypoint indices to join with lines when drawing (from metadata "kprcnn.skeleton"; may be empty).
-  const std::vector<std::pair<int, int>>& skeleton() const;
+  // The K keypoint classes (names, colours) and the skeleton lines to draw (may be empty): from DetectorOptions::
+  // colormap, else the model's metadata ("kprcnn.colormap"), else kp0..kpK-1 in a fixed palette.
+  const Colormap& colormap() const;
 
  private:
+  Prediction run(const Image& image, int source_width, int source_height, const PredictOptions& options) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-// Offline graph optimisation (`kprcnn optimize`): ONNX Runtime loads `in` at `level` and saves the optimised graph
-// to `out` (a temporary file beside it, renamed into place when complete; `out` may equal `in`). kBasic applies
-// only provider-independent rewrites (constant folding, redundant-node elimination) whose result still runs
-// anywhere; kExtended and kAll may add ONNX Runtime-specific fused operators and CPU-specific layouts: the file is
-// then tied to this machine's CPU and provider. The model's metadata (keypoint names, export options) is kept.
-// Throws kInvalidArgument (kDisabled), kIo (missing input, unwritable folder) or kModelLoad (ONNX Runtime failed).
-void optimize_model(const std::filesystem::path& in, const std::filesystem::path& out, GraphOptimization level);
-
-// Facts about a model file, read without ONNX Runtime (a protobuf walk): its size and its number of graph nodes,
-// subgraphs and functions included. A file that is not a valid model gives what was read before the damage.
-struct ModelFileStats {
-  std::uintmax_t bytes = 0;
-  std::size_t nodes = 0;
-  std::map<std::string, std::string> metadata;  // metadata_props
-  std::vector<std::string> domains;             // operator domains beyond the standard one ("com.microsoft", ...)
-};
-ModelFileStats model_file_stats(const std::filesystem::path& model);
+// (Offline tools on model files, optimize_model and model_file_stats: model_tools.h.)
 
 // ONNX Runtime facts for `kprcnn info` and logs.
 std::string onnxruntime_version();
@@ -180,7 +165,7 @@ std::vector<std::string> available_providers();
 std::string openvino_version();
 std::string openvino_unavailable_reason();
 
-// Library version ("0.1.0").
+// Library version ("0.1.0"; kprcnn/version.h has the compile-time one).
 const char* version() noexcept;
 
 }  // namespace kprcnn

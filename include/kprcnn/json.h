@@ -34,10 +34,7 @@ std::string to_coco_json(const std::vector<CocoImageResult>& images, int indent 
 
 // Colormap JSON: {"items": [{"label": "nose", "color": [r, g, b]}, ...]} with r, g, b in 0..1 (as the training
 // folder's *-colormap.json); an optional "skeleton": [["a", "b"], ...] of label pairs.
-struct Colormap {
-  std::vector<KeypointInfo> keypoints;
-  std::vector<std::pair<int, int>> skeleton;  // indices into keypoints
-};
+// (Colormap: types.h.)
 // Throws kColormap naming the problem (not JSON, no "items", bad colour, duplicate label, unknown skeleton name).
 Colormap parse_colormap(std::string_view json_text);
 Colormap read_colormap(const std::filesystem::path& path);

@@ -7,5 +7,8 @@
 #include "kprcnn/eval.h"
 #include "kprcnn/image.h"
 #include "kprcnn/json.h"
+#include "kprcnn/model_tools.h"
+#include "kprcnn/options.h"
+#include "kprcnn/pipeline.h"
 #include "kprcnn/types.h"
 #include "kprcnn/version.h"

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kprcnn {
@@ -32,6 +33,13 @@ struct Detection {
   float score = 0;  // detection score in [0, 1]
   std::int64_t label = 0;
   std::vector<Keypoint> keypoints;  // one per keypoint class, in model order
+};
+
+// A model's keypoint classes and the lines to draw between them (Detector::colormap(); the colormap JSON format,
+// json.h's parse_colormap).
+struct Colormap {
+  std::vector<KeypointInfo> keypoints;
+  std::vector<std::pair<int, int>> skeleton;  // indices into keypoints
 };
 
 // What Detector::predict returns for one image.

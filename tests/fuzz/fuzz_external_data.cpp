@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "fuzz_input.h"
-#include "kprcnn/detector.h"
+#include "kprcnn/model_tools.h"
 #include "ort/external_data.h"
 
 namespace {

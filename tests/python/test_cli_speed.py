@@ -131,8 +131,8 @@ def test_bench_help_and_a_tiny_run(tmp_path, image):
     assert dets[0] and dets[0] == dets[1] == dets[2]
     bad = run("bench", "--no-cache", "-m", model, "-i", image, "--variant", "pattern=2", check=EXIT_ARGS)
     assert "pattern takes 0 or 1" in bad.stderr
-    for spec, fragment in (("threads=abc", "threads takes an integer in 0..256, got 'abc'"),
-                           ("size=8", "size takes an integer in 16..4096, got '8'"),
+    for spec, fragment in (("threads=abc", "option threads: 'abc' is not an integer in [0, 256]"),
+                           ("size=8", "option size: '8' is not an integer in [16, 4096]"),
                            ("warmup=2x", "warmup takes an integer")):
         bad = run("bench", "--no-cache", "-m", model, "-i", image, "--variant", spec, check=EXIT_ARGS)
         assert fragment in bad.stderr
