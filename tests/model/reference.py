@@ -130,11 +130,12 @@ def predict(model, path: Path, threshold: float, names: list[str], size: int = 5
 
 @dataclass
 class Tolerance:
-    coord_abs: float = 1e-2  # pixels; a coordinate passes if within coord_abs OR coord_rel
-    coord_rel: float = 1e-3
+    """Absolute tolerances (no relative term: a relative one would let ~1 px pass at the right edge of a large
+    image). The defaults hold the trained model to ~4x its measured differences against eager on both engines
+    (coordinates <= 2.3e-4 px, keypoint scores <= 3.4e-4; Xeon, ONNX Runtime 1.22 and OpenVINO 2026.4)."""
+    coord: float = 1e-3  # pixels, boxes and keypoints
     score: float = 1e-4
-    keypoint_score_abs: float = 1e-2
-    keypoint_score_rel: float = 1e-3
+    keypoint_score: float = 2e-3  # heatmap logits (magnitude ~10-40) after a bicubic upsampling
     tie: float = 1e-4  # detections whose scores are this close (the score tolerance) may come in either order
 
 
@@ -177,8 +178,8 @@ def match(expected: list, actual: list, tie: float) -> list[tuple[int, int]]:
     return pairs
 
 
-def _close(a: float, b: float, abs_tol: float, rel_tol: float) -> bool:
-    return abs(a - b) <= abs_tol or abs(a - b) <= rel_tol * abs(b)
+def _close(a: float, b: float, tol: float) -> bool:
+    return abs(a - b) <= tol
 
 
 def compare(expected: list, actual: list, tol: Tolerance, where: str = "") -> Comparison:
@@ -199,7 +200,7 @@ def compare(expected: list, actual: list, tol: Tolerance, where: str = "") -> Co
             result.problems.append(f"{tag}: score {a['score']:.6f}, expected {e['score']:.6f}")
         for axis, (va, ve) in enumerate(zip(a["box"], e["box"])):
             result.max_coord = max(result.max_coord, abs(va - ve))
-            if not _close(va, ve, tol.coord_abs, tol.coord_rel):
+            if not _close(va, ve, tol.coord):
                 result.problems.append(f"{tag}: box[{axis}] {va:.4f}, expected {ve:.4f}")
         if [k["name"] for k in a["keypoints"]] != [k["name"] for k in e["keypoints"]]:
             result.problems.append(f"{tag}: keypoint names {[k['name'] for k in a['keypoints']]}")
@@ -207,10 +208,10 @@ def compare(expected: list, actual: list, tol: Tolerance, where: str = "") -> Co
         for ka, ke in zip(a["keypoints"], e["keypoints"]):
             for axis in ("x", "y"):
                 result.max_coord = max(result.max_coord, abs(ka[axis] - ke[axis]))
-                if not _close(ka[axis], ke[axis], tol.coord_abs, tol.coord_rel):
+                if not _close(ka[axis], ke[axis], tol.coord):
                     result.problems.append(f"{tag}: keypoint {ke['name']}.{axis} {ka[axis]:.4f}, expected {ke[axis]:.4f}")
             d = abs(ka["score"] - ke["score"])
             result.max_keypoint_score = max(result.max_keypoint_score, d)
-            if not _close(ka["score"], ke["score"], tol.keypoint_score_abs, tol.keypoint_score_rel):
+            if not _close(ka["score"], ke["score"], tol.keypoint_score):
                 result.problems.append(f"{tag}: keypoint {ke['name']} score {ka['score']:.5f}, expected {ke['score']:.5f}")
     return result

@@ -61,7 +61,7 @@ def test_optimized_model_keeps_parity(optimized_run, trained_run, trained_refere
         # Against the unoptimised model: the same detections, to float rounding.
         original = trained_run.documents[name]["detections"]
         close = reference.compare(original, optimized_run.documents[name]["detections"],
-                                  reference.Tolerance(coord_abs=1e-3, coord_rel=1e-5, score=1e-5), where=name)
+                                  reference.Tolerance(coord=1e-3, score=1e-5), where=name)
         print(f"\n{name}: vs eager {result.summary()}; vs original {close.summary()}")
         assert not close.problems, "\n".join(close.problems[:20])
 

@@ -3,10 +3,11 @@ checkpoint: the trained face model on validation scenes (every detection the gra
 a random-init keypointrcnn_resnet50_fpn on one scene (the recipe's architecture). The same tolerances hold for both
 engines; the two engines also agree with each other on the trained model well within them.
 
-Tolerances (see reference.Tolerance): boxes and keypoints within 1e-2 px or 1e-3 relative; detection scores
-within 1e-4; keypoint scores (heatmap logits of magnitude ~10-40) within 1e-2 or 1e-3 relative: they come out of
-a bicubic heatmap upsampling that ONNX Runtime and PyTorch round differently (measured ~1e-3 at most); order ties
-within 1e-4 are matched by box IoU. Detections whose score lies within the tolerance of a cut-off (the threshold,
+Tolerances (reference.Tolerance, all absolute): on the trained model boxes and keypoints within 1e-3 px, detection
+scores within 1e-4, keypoint scores (heatmap logits of magnitude ~10-40, out of a bicubic heatmap upsampling that
+the engines and PyTorch round differently) within 2e-3 — about 4x the measured differences (2.3e-4 px, 3.4e-4;
+Xeon, both engines). The random resnet50_fpn's 100 near-tied detections amplify float noise (measured 3.6e-3 px,
+keypoint scores 6.6e-4): it is held to 1e-2 px. Order ties within 1e-4 are matched by box IoU. Detections whose score lies within the tolerance of a cut-off (the threshold,
 or the 100th detection when the model's 100-detection cap is reached) may be present on one side only.
 """
 
@@ -21,6 +22,7 @@ from conftest import SCENE_CASES, SCENE_IDS, SUBJECTS
 import reference
 
 TOL = reference.Tolerance()
+TOL_RANDOM = reference.Tolerance(coord=1e-2)  # the random resnet50_fpn (docstring)
 MAX_DETECTIONS = 100  # torchvision's detections_per_img
 
 
@@ -62,7 +64,7 @@ def test_blank_image_gives_the_eager_answer(suite, subject):
     assert (doc["width"], doc["height"]) == (700, 700)
     assert all(d["score"] < 0.5 for d in expected), "premise: no confident detection on a grey image"
     kept_e, kept_a, _ = without_borderline(expected, doc["detections"], SUBJECTS[subject].threshold)
-    result = reference.compare(kept_e, kept_a, TOL, where=f"{subject} a_blank")
+    result = reference.compare(kept_e, kept_a, TOL if subject == "trained" else TOL_RANDOM, where=f"{subject} a_blank")
     assert not result.problems, "\n".join(result.problems[:20])
 
 
@@ -98,7 +100,7 @@ def test_parity_with_torchvision(suite, subject, spec, engine):
     assert (actual_doc["width"], actual_doc["height"]) == (expected_doc["width"], expected_doc["height"])
     expected, actual, dropped = without_borderline(expected_doc["detections"], actual_doc["detections"], s.threshold)
     assert len(expected) >= s.min_detections, f"premise: at least {s.min_detections} detections above {s.threshold}"
-    result = reference.compare(expected, actual, TOL, where=spec.name)
+    result = reference.compare(expected, actual, TOL if subject == "trained" else TOL_RANDOM, where=spec.name)
     confident = sum(d["score"] > 0.8 for d in expected)
     print(f"\n{subject} {spec.name} --engine {engine} {spec.width}x{spec.height} (input {expected_doc['input_size']}): "
           f"{result.summary()} ({confident} above 0.8){f'; {dropped} borderline left out' if dropped else ''}")

@@ -73,11 +73,13 @@ def test_differences_are_reported(dets, mutate, fragment):
     assert any(fragment in p for p in problems), problems
 
 
-def test_relative_tolerance_for_large_coordinates():
+def test_tolerance_is_absolute_even_for_large_coordinates():
     a = [detection(0.9, (1000.0, 1000.0, 2000.0, 2000.0))]
     b = copy.deepcopy(a)
-    b[0]["box"][2] = 2001.5  # 0.075 % of 2000: within 1e-3 relative
+    b[0]["box"][2] = 2000.0005  # within 1e-3 px
     assert reference.compare(a, b, reference.Tolerance()).problems == []
+    b[0]["box"][2] = 2000.5  # 0.025 % of 2000: a relative tolerance would have let it pass
+    assert any("box[2]" in p for p in reference.compare(a, b, reference.Tolerance()).problems)
 
 
 def test_postprocess_scales_clamps_and_thresholds():

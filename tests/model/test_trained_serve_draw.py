@@ -42,7 +42,7 @@ def test_serve_answers_what_predict_answers(trained_model, trained_images, train
         expected = trained_run.documents[IMAGE]["detections"]
         assert len(expected) >= 3
         # Same pipeline, same model: equal to float rounding (the CLI may load the optimised-model cache).
-        tol = reference.Tolerance(coord_abs=1e-3, coord_rel=0.0, score=1e-5)
+        tol = reference.Tolerance(coord=1e-3, score=1e-5)
         result = reference.compare(expected, served["detections"], tol, where="serve")
         assert not result.problems, "\n".join(result.problems[:10])
         png = server.post("/v1/predict?threshold=0.8&annotate=png", body, content_type="image/png")
