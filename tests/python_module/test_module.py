@@ -191,3 +191,49 @@ def test_bad_options(model, tmp_path):
     with pytest.raises(kprcnn.Error) as error:
         kprcnn.Detector(tmp_path / "bad.onnx", engine="ort", no_cache=True)
     assert error.value.code == "model_load"
+
+
+def test_coco_results_and_eval_are_the_clis(cli, model, scenes, tmp_path):
+    """to_coco_json is what `kprcnn predict --coco` writes for a folder, and kprcnn.eval what `kprcnn eval --json`
+    reports, on a ground truth made from the detections moved by 2 px (so that AP is neither 0 nor 1 by design)."""
+    import json
+    import subprocess
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for path in scenes.values():
+        (folder / path.name).write_bytes(path.read_bytes())
+    inputs = sorted(folder.iterdir())  # the CLI's order; ids 1..N (the stems are not numbers)
+    res = tmp_path / "results.json"
+    proc = subprocess.run([str(cli), "predict", "-m", str(model), "-i", str(folder), "-o", str(tmp_path / "out"),
+                           "--engine", "ort", "--threshold", str(THRESHOLD), "--no-cache", "--no-draw", "--coco",
+                           str(res), "--quiet"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    detector = kprcnn.Detector(model, engine="ort", no_cache=True)
+    predictions = [(i + 1, detector.predict(p, threshold=THRESHOLD)) for i, p in enumerate(inputs)]
+    assert kprcnn.to_coco_json(predictions) == res.read_text()
+
+    images, annotations = [], []
+    for image_id, prediction in predictions:
+        images.append({"id": image_id, "file_name": inputs[image_id - 1].name, "width": prediction.width,
+                       "height": prediction.height})  # fmt: skip
+        for d in prediction.detections[::2]:  # every other detection: some results are false positives
+            x1, y1, x2, y2 = d.box
+            kps = [[float(x) + 2, float(y) + 2, 2] for x, y, _ in d.keypoints]
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1, "iscrowd": 0,
+                                "bbox": [x1 + 2, y1 + 2, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1),
+                                "keypoints": [v for k in kps for v in k], "num_keypoints": 3})  # fmt: skip
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"images": images, "annotations": annotations, "categories": [
+        {"id": 1, "name": "face", "keypoints": prediction.keypoint_names, "skeleton": []}]}))
+    report = tmp_path / "eval.json"
+    proc = subprocess.run([str(cli), "eval", "--annotations", str(gt), "--results", str(res), "--json", str(report)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = kprcnn.eval(gt, res)
+    assert result.to_json() == report.read_text()
+    assert 0 < result.keypoints[0] < 1 and result.images == 3 and result.ground_truths == len(annotations)
+    assert result.operating_point.threshold == 0.8 and result.sigmas_source == "default"
+    with pytest.raises(kprcnn.Error) as error:
+        kprcnn.eval(tmp_path / "missing.json", res)
+    assert error.value.code == "io"

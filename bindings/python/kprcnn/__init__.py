@@ -6,7 +6,7 @@
     for d in prediction.detections:
         print(d.label, d.score, d.box, d.keypoints)   # keypoints: K x 3 float32 (x, y, score)
     open("photo.json", "w").write(prediction.to_json())  # the document `kprcnn predict` writes
-    kprcnn.draw(prediction_image := kprcnn.read_image("photo.jpg"), prediction).save("photo.png")
+    kprcnn.draw(kprcnn.read_image("photo.jpg"), prediction).save("photo.png")
 
 The compiled part (_kprcnn) is the C++ library itself; README "Python module" documents the API, the errors
 (kprcnn.Error, a RuntimeError whose .code is "io", "image_decode", "invalid_argument", ...) and threads
