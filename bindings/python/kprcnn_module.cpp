@@ -443,7 +443,10 @@ NB_MODULE(_kprcnn, m) {
       "to_coco_json",
       [](const std::vector<std::pair<std::int64_t, const PyPrediction*>>& images) {
         std::vector<CocoImageResult> results;
-        for (const auto& [id, p] : images) results.push_back({id, p->result.detections});
+        for (const auto& [id, p] : images) {
+          if (!p) throw nb::type_error("to_coco_json: expected (image_id, Prediction) pairs, got None");
+          results.push_back({id, p->result.detections});
+        }
         return to_coco_json(results);
       },
       "images"_a, "COCO keypoint results ([(image_id, Prediction), ...]) as kprcnn predict --coco writes them");

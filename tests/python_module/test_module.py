@@ -165,6 +165,8 @@ def test_bad_images(detector, tmp_path):
         detector.predict(42)
     with pytest.raises(TypeError, match="expected an image"):
         detector.predict([[1, 2, 3]])
+    with pytest.raises(TypeError, match="got None"):
+        kprcnn.to_coco_json([(1, None)])
 
 
 def test_bad_options(model, tmp_path):
