@@ -5,8 +5,10 @@
 # kprcnn; and onnx 1.17 (the quantisation tooling needs onnx.reference, which Debian 12's onnx 1.12 lacks; the
 # exporter keeps using Debian's); and pycocotools, the reference for COCO keypoint AP (models/README.md's figure,
 # tests); and OpenVINO, installed from the wheel scripts/fetch_openvino.sh fetched and checked (the Python side of
-# make bench's engine comparison runs the same OpenVINO build as kprcnn's engine). Idempotent: seconds when the
-# venv already has them. --base: only create the venv (setup.sh uses its pip to fetch OpenVINO first).
+# make bench's engine comparison runs the same OpenVINO build as kprcnn's engine); and nanobind + scikit-build-core,
+# which build the Python module `kprcnn` (python/kprcnn_module: CMake finds nanobind through this venv's Python, and
+# `pip install --no-build-isolation .` builds the wheel with both). Idempotent: seconds when the venv already has
+# them. --base: only create the venv (setup.sh uses its pip to fetch OpenVINO first).
 # Usage: scripts/make_venv.sh VENV_DIR [--base]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,6 +16,8 @@ venv=${1:?usage: make_venv.sh VENV_DIR}
 ORT_VERSION=$(sed -n 's/^ORT_VERSION=//p' "$here/scripts/fetch_onnxruntime.sh")
 ONNX_VERSION=1.17.0
 PYCOCOTOOLS_VERSION=2.0.10
+NANOBIND_VERSION=3.1.0
+SKBUILD_CORE_VERSION=1.1.0
 if [[ ! -x $venv/bin/python ]]; then
   /usr/bin/python3 -m venv --system-site-packages "$venv"
 fi
@@ -25,6 +29,11 @@ fi
 if ! "$venv/bin/python" -c "import pycocotools, importlib.metadata as m, sys; sys.exit(m.version('pycocotools') != '$PYCOCOTOOLS_VERSION')" 2>/dev/null; then
   echo "setup: pip install pycocotools==$PYCOCOTOOLS_VERSION into $venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "pycocotools==$PYCOCOTOOLS_VERSION"
+fi
+if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('nanobind') != '$NANOBIND_VERSION' or m.version('scikit-build-core') != '$SKBUILD_CORE_VERSION')" 2>/dev/null; then
+  echo "setup: pip install nanobind==$NANOBIND_VERSION scikit-build-core==$SKBUILD_CORE_VERSION into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "nanobind==$NANOBIND_VERSION" \
+    "scikit-build-core==$SKBUILD_CORE_VERSION"
 fi
 OV_VERSION=$(sed -n 's/^OV_VERSION=//p' "$here/scripts/fetch_openvino.sh")
 OV_WHEEL=$here/build/third-party/openvino/$(sed -n 's/^OV_WHEEL=//p' "$here/scripts/fetch_openvino.sh")

@@ -15,6 +15,7 @@ packages=(
   libmicrohttpd-dev wrk chromium  # kprcnn serve's HTTP library; its load and browser tests
   clang libclang-rt-14-dev        # make test-asan, make fuzz: Clang 14's libFuzzer and sanitizer runtimes
   python3 python3-torch python3-torchvision python3-onnx python3-pil python3-numpy python3-pytest
+  python3-dev                     # Python.h for the Python module (bindings/python)
   python3-venv fonts-dejavu-core  # build/venv (kprcnn quantize, make bench: onnxruntime from PyPI); the chart's font
   maven default-jre-headless
 )
