@@ -137,6 +137,44 @@ std::vector<Row> make_rows() {
                          "model runs at load on a synthetic image (a server wants 1)"),
                   [](Options& o, std::string_view v) { o.detector.warm_up_runs = std::stoi(std::string(v)); },
                   [](const Options& o) { return std::to_string(o.detector.warm_up_runs); }});
+  // Engine levers (bench/RESULTS.md measures them; the defaults are the measured best here).
+  rows.push_back({number("inter_op_threads", 0, G::kDetector, T::kInt, 0, 256,
+                         "ONNX Runtime threads between independent operators"),
+                  [](Options& o, std::string_view v) { o.detector.inter_op_threads = std::stoi(std::string(v)); },
+                  [](const Options& o) { return std::to_string(o.detector.inter_op_threads); }});
+  rows.push_back({plain("optimization", G::kDetector, T::kText,
+                        "ONNX Runtime graph optimisation at load: disabled, basic, extended, all",
+                        {"disabled", "basic", "extended", "all"}),
+                  [](Options& o, std::string_view v) {
+                    static const char* const names[] = {"disabled", "basic", "extended", "all"};
+                    for (int i = 0; i < 4; ++i) {
+                      if (v == names[i]) {
+                        o.detector.optimization = static_cast<GraphOptimization>(i);
+                        return;
+                      }
+                    }
+                    throw Error(ErrorCode::kInvalidArgument, "option optimization: '" + std::string(v) +
+                                                                 "' is not one of disabled, basic, extended, all");
+                  },
+                  [](const Options& o) {
+                    static const char* const names[] = {"disabled", "basic", "extended", "all"};
+                    return std::string(names[static_cast<int>(o.detector.optimization)]);
+                  }});
+  rows.push_back(
+      {plain("allow_spinning", G::kDetector, T::kBool, "let ONNX Runtime's threads busy-wait between operators"),
+       [](Options& o, std::string_view v) { o.detector.allow_spinning = v == "1"; },
+       [](const Options& o) { return std::string(o.detector.allow_spinning ? "1" : "0"); }});
+  rows.push_back({plain("cpu_memory_arena", G::kDetector, T::kBool, "ONNX Runtime's CPU memory arena"),
+                  [](Options& o, std::string_view v) { o.detector.cpu_memory_arena = v == "1"; },
+                  [](const Options& o) { return std::string(o.detector.cpu_memory_arena ? "1" : "0"); }});
+  rows.push_back({plain("memory_pattern", G::kDetector, T::kBool,
+                        "ONNX Runtime's memory pattern (one planned block per run; more peak memory here)"),
+                  [](Options& o, std::string_view v) { o.detector.memory_pattern = v == "1"; },
+                  [](const Options& o) { return std::string(o.detector.memory_pattern ? "1" : "0"); }});
+  rows.push_back({plain("profile_file", G::kDetector, T::kPath,
+                        "write ONNX Runtime's per-operator profile (JSON) here when the detector is destroyed"),
+                  [](Options& o, std::string_view v) { o.detector.profile_file = std::string(v); },
+                  [](const Options& o) { return o.detector.profile_file.string(); }});
   // Predict (per image).
   rows.push_back({number("threshold", 't', G::kPredict, T::kFloat, 0, 1, "keep detections with score > threshold"),
                   [](Options& o, std::string_view v) { o.predict.threshold = std::stof(std::string(v)); },

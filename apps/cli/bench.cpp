@@ -248,10 +248,7 @@ CLI::App* add_bench_command(CLI::App& app, BenchArgs& args) {
   b->add_option("--warmup", args.warmup, "Untimed runs per image and variant first")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000));
-  add_options(b, args.options, {OptionGroup::kDetector, OptionGroup::kPredict, OptionGroup::kDraw});
-  b->add_flag_callback(
-      "--spin", [&args] { args.options.detector.allow_spinning = true; },
-      "Let ONNX Runtime's threads spin between operators");
+  add_options(b, args.options, {OptionGroup::kDetector, OptionGroup::kPredict, OptionGroup::kDraw}, {"profile_file"});
   b->add_option("-o,--output", args.output, "Write each run's annotated PNG and JSON here");
   b->add_option("--json", args.json, "Write every measurement to this JSON file");
   b->add_option("--profile", args.profile, "Write ONNX Runtime's per-operator profile (JSON) here (one variant)");

@@ -30,8 +30,17 @@ void add_options(CLI::App* app, Options& target, std::initializer_list<OptionGro
       }
     };
     if (info.type == OptionType::kBool) {
-      app->add_flag_callback(
-          flag, [apply] { apply("1"); }, help);
+      // A yes/no option is a flag that turns it on, or for one that is on by default --no-<name> turning it off
+      // (no_cache is already named for its flag).
+      if (info.default_value == "1") {
+        std::string off = "--no-" + info.name;
+        std::replace(off.begin(), off.end(), '_', '-');
+        app->add_flag_callback(
+            off, [apply] { apply("0"); }, "Turn off: " + help);
+      } else {
+        app->add_flag_callback(
+            flag, [apply] { apply("1"); }, help);
+      }
       continue;
     }
     CLI::Option* option = app->add_option_function<std::string>(flag, apply, help);

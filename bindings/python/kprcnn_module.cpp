@@ -24,8 +24,10 @@
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <utility>
@@ -142,17 +144,55 @@ Image load_image(nb::handle obj, std::string* name) {
   return image_from_array(obj);
 }
 
-GraphOptimization parse_optimization(const std::string& name) {
-  if (name == "disabled") return GraphOptimization::kDisabled;
-  if (name == "basic") return GraphOptimization::kBasic;
-  if (name == "extended") return GraphOptimization::kExtended;
-  if (name == "all") return GraphOptimization::kAll;
-  throw Error(ErrorCode::kInvalidArgument, "unknown optimization '" + name + "': use disabled, basic, extended or all");
+// A keyword argument as the option table's text (kprcnn/options.h), checking its Python type first: a string
+// for a number is a TypeError as Python code expects, a value out of range the table's kInvalidArgument.
+std::string option_text(const OptionInfo& info, nb::handle value) {
+  const auto wrong = [&](const char* want) {
+    return nb::type_error(
+        (info.name + " takes " + want + ", got " + nb::cast<std::string>(nb::str(value.type().attr("__name__"))))
+            .c_str());
+  };
+  switch (info.type) {
+    case OptionType::kBool:
+      if (!nb::isinstance<nb::bool_>(value)) throw wrong("True or False");
+      return nb::cast<bool>(value) ? "1" : "0";
+    case OptionType::kInt:
+      if (!nb::isinstance<nb::int_>(value) || nb::isinstance<nb::bool_>(value)) throw wrong("an int");
+      return nb::cast<std::string>(nb::str(value));
+    case OptionType::kFloat:
+      if ((!nb::isinstance<nb::int_>(value) && !nb::isinstance<nb::float_>(value)) || nb::isinstance<nb::bool_>(value))
+        throw wrong("a number");
+      return nb::cast<std::string>(nb::repr(nb::float_(value)));  // repr: the shortest round-trip text
+    case OptionType::kText:
+      if (!nb::isinstance<nb::str>(value)) throw wrong("a str");
+      return nb::cast<std::string>(value);
+    case OptionType::kPath:
+      if (value.is_none()) return "";
+      if (!is_path(value)) throw wrong("a str or os.PathLike");
+      return nb::cast<fs::path>(value).string();
+  }
+  return {};
 }
 
-void check_non_negative(const char* what, int value) {
-  if (value < 0)
-    throw Error(ErrorCode::kInvalidArgument, std::string(what) + " must be >= 0, got " + std::to_string(value));
+// Applies keyword arguments of the given groups to `options`; an unknown name is a TypeError listing the names.
+void apply_kwargs(Options& options, const nb::kwargs& kwargs, std::initializer_list<OptionGroup> groups,
+                  const char* where) {
+  for (const auto& [key, value] : kwargs) {
+    const std::string name = nb::cast<std::string>(key);
+    const OptionInfo* info = find_option(name);
+    if (!info || std::find(groups.begin(), groups.end(), info->group) == groups.end() ||
+        name.find('-') != std::string::npos) {
+      std::string names;
+      for (const OptionInfo& o : option_list()) {
+        if (std::find(groups.begin(), groups.end(), o.group) != groups.end())
+          names += (names.empty() ? "" : ", ") + o.name;
+      }
+      throw nb::type_error(
+          (std::string(where) + "() got an unexpected keyword argument '" + name + "' (options: " + names + ")")
+              .c_str());
+    }
+    set_option(options, name, option_text(*info, value));
+  }
 }
 
 // The Python object of a Detector: the Detector plus the model's file name (the JSON's "model").
@@ -198,6 +238,25 @@ NB_MODULE(_kprcnn, m) {
   nb::register_exception_translator(translate_error);
 
   m.attr("__version__") = version();
+  m.def(
+      "options",
+      [] {
+        static const char* const groups[] = {"detector", "predict", "draw"};
+        nb::list out;
+        for (const OptionInfo& o : option_list()) {
+          nb::dict d;
+          d["name"] = o.name;
+          d["group"] = groups[static_cast<int>(o.group)];
+          d["help"] = o.help;
+          d["default"] = o.default_value;
+          if (o.type == OptionType::kInt || o.type == OptionType::kFloat) d["range"] = nb::make_tuple(o.min, o.max);
+          if (!o.choices.empty()) d["choices"] = o.choices;
+          out.append(d);
+        }
+        return out;
+      },
+      "The option table every front end shares (kprcnn/options.h): Detector() takes the 'detector' group, "
+      "predict() the 'predict' group, draw() the 'draw' group; defaults as text");
   m.def("onnxruntime_version", &onnxruntime_version);
   m.def("available_providers", &available_providers);
   m.def("openvino_version", &openvino_version, "OpenVINO's version, or '' when its plugin does not load");
@@ -310,69 +369,65 @@ NB_MODULE(_kprcnn, m) {
                          "One loaded model on one engine. predict() may be called from several threads at once.")
       .def(
           "__init__",
-          [](PyDetector* self, const fs::path& model, const std::string& engine, const std::string& provider,
-             const std::string& precision, int threads, int inter_op_threads, int concurrent_runs,
-             const std::string& optimization, std::optional<fs::path> colormap, std::optional<fs::path> cache_dir,
-             bool no_cache, int warm_up_runs, bool allow_spinning, bool cpu_memory_arena, bool memory_pattern,
-             std::optional<fs::path> profile_file) {
-            DetectorOptions options;
-            options.engine = parse_engine(engine);
-            options.provider = parse_provider(provider);
-            options.precision = parse_precision(precision);
-            check_non_negative("threads", threads);
-            check_non_negative("inter_op_threads", inter_op_threads);
-            check_non_negative("warm_up_runs", warm_up_runs);
-            options.intra_op_threads = threads;
-            options.inter_op_threads = inter_op_threads;
-            options.concurrent_runs = concurrent_runs;
-            options.optimization = parse_optimization(optimization);
-            if (colormap) options.colormap = *colormap;
-            // As `kprcnn predict`: the user's model cache unless told otherwise.
-            if (!no_cache) options.model_cache_dir = cache_dir ? *cache_dir : default_model_cache_dir();
-            options.warm_up_runs = warm_up_runs;
-            options.allow_spinning = allow_spinning;
-            options.cpu_memory_arena = cpu_memory_arena;
-            options.memory_pattern = memory_pattern;
-            if (profile_file) options.profile_file = *profile_file;
+          [](PyDetector* self, const fs::path& model, const nb::kwargs& kwargs) {
+            // The option table's detector options, as the CLI's flags; the model cache is on by default as there.
+            Options options = default_options();
+            apply_kwargs(options, kwargs, {OptionGroup::kDetector}, "Detector");
             nb::gil_scoped_release release;  // loading takes seconds: let other Python threads run
-            new (self) PyDetector{Detector(model, options), model.filename().string()};
+            new (self) PyDetector{Detector(model, options.detector), model.filename().string()};
           },
-          "model"_a, nb::kw_only(), "engine"_a = "auto", "provider"_a = "cpu", "precision"_a = "f32", "threads"_a = 0,
-          "inter_op_threads"_a = 1, "concurrent_runs"_a = 1, "optimization"_a = "all", "colormap"_a = nb::none(),
-          "cache_dir"_a = nb::none(), "no_cache"_a = false, "warm_up_runs"_a = 0, "allow_spinning"_a = false,
-          "cpu_memory_arena"_a = true, "memory_pattern"_a = false, "profile_file"_a = nb::none(),
-          "Load an exported model. Options are kprcnn::DetectorOptions (README, Python module); threads is "
-          "intra_op_threads, cache_dir defaults to kprcnn's model cache ($XDG_CACHE_HOME/kprcnn) unless no_cache.")
+          "model"_a, "kwargs"_a,
+          "Load an exported model. Keyword arguments are kprcnn's detector options (kprcnn.options(): engine, "
+          "provider, precision, threads, concurrent_runs, colormap, cache_dir, no_cache, warm_up_runs, ...), with "
+          "the CLI's defaults, ranges and messages.")
       .def(
           "predict",
-          [](const PyDetector& self, nb::handle image, float threshold, int size, int divisor,
-             std::optional<std::string> name) {
+          [](const PyDetector& self, nb::handle image, std::optional<std::string> name, const nb::kwargs& kwargs) {
+            Options options = default_options();
+            apply_kwargs(options, kwargs, {OptionGroup::kPredict}, "predict");
             PyPrediction out;
-            // A kprcnn.Image is used in place (its pixels cannot change from Python); anything else is decoded.
-            Image decoded;
-            const Image* source = &decoded;
+            // Paths and encoded bytes take the shared pipeline's decode (kprcnn/pipeline.h; fast_decode included);
+            // a kprcnn.Image is used in place (its pixels cannot change from Python), an array is copied in.
+            std::vector<std::uint8_t> bytes;
+            const Image* source = nullptr;
+            Image converted;
             if (nb::isinstance<Image>(image)) {
               source = &nb::cast<const Image&>(image);
+            } else if (nb::isinstance<nb::bytes>(image) || nb::isinstance<nb::bytearray>(image)) {
+              const auto* data = reinterpret_cast<const std::uint8_t*>(nb::isinstance<nb::bytes>(image)
+                                                                           ? nb::borrow<nb::bytes>(image).c_str()
+                                                                           : nb::borrow<nb::bytearray>(image).c_str());
+              const std::size_t size = nb::isinstance<nb::bytes>(image) ? nb::borrow<nb::bytes>(image).size()
+                                                                        : nb::borrow<nb::bytearray>(image).size();
+              bytes.assign(data, data + size);  // copied under the GIL (a bytearray may change)
+            } else if (is_path(image)) {
+              const auto path = nb::cast<fs::path>(image);
+              out.image_name = path.filename().string();
+              nb::gil_scoped_release release;
+              bytes = read_file(path);
             } else {
-              decoded = load_image(image, &out.image_name);
+              converted = image_from_array(image);
+              source = &converted;
             }
             if (name) out.image_name = *name;
-            PredictOptions options;
-            options.threshold = threshold;
-            options.size = size;
-            options.divisor = divisor;
             {
               nb::gil_scoped_release release;
-              out.result = self.detector.predict(*source, options);
+              if (source) {
+                out.result = self.detector.predict(*source, options.predict);
+              } else {
+                const ReducedImage decoded = decode_for_model(bytes, options, /*annotate=*/false);
+                out.result = self.detector.predict(decoded, options.predict);
+              }
             }
-            out.keypoints = self.detector.keypoints();
-            out.skeleton = self.detector.skeleton();
+            out.keypoints = self.detector.colormap().keypoints;
+            out.skeleton = self.detector.colormap().skeleton;
             out.model_name = self.model_name;
             return out;
           },
-          "image"_a, "threshold"_a = 0.8f, "size"_a = 512, "divisor"_a = 1, "name"_a = nb::none(),
-          "Detect in a path, JPEG/PNG bytes, a kprcnn.Image or a numpy HxWx3 uint8 RGB array. `name` is the "
-          "JSON's \"image\" (default: a path's file name, else \"\").")
+          "image"_a, "name"_a = nb::none(), "kwargs"_a,
+          "Detect in a path, JPEG/PNG bytes, a kprcnn.Image or a numpy HxWx3 uint8 RGB array. Keyword arguments "
+          "are the predict options (threshold=0.8, size=512, divisor=1, fast_decode=False for paths and bytes). "
+          "`name` is the JSON's \"image\" (default: a path's file name, else \"\").")
       .def_prop_ro("load_report",
                    [](const PyDetector& self) {
                      const LoadReport& r = self.detector.load_report();
@@ -409,11 +464,13 @@ NB_MODULE(_kprcnn, m) {
           "keypoints",
           [](const PyDetector& self) {
             std::vector<std::pair<std::string, std::tuple<int, int, int>>> out;
-            for (const auto& k : self.detector.keypoints()) out.push_back({k.name, {k.color.r, k.color.g, k.color.b}});
+            for (const auto& k : self.detector.colormap().keypoints) {
+              out.push_back({k.name, std::make_tuple(int{k.color.r}, int{k.color.g}, int{k.color.b})});
+            }
             return out;
           },
           "[(name, (r, g, b)), ...] in model order")
-      .def_prop_ro("skeleton", [](const PyDetector& self) { return self.detector.skeleton(); });
+      .def_prop_ro("skeleton", [](const PyDetector& self) { return self.detector.colormap().skeleton; });
 
   m.def(
       "draw",

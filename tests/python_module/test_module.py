@@ -169,6 +169,23 @@ def test_bad_images(detector, tmp_path):
         kprcnn.to_coco_json([(1, None)])
 
 
+def test_options_are_the_cli_table(model, scenes):
+    """Detector() and predict() take the option table every front end shares (kprcnn/options.h), with its defaults
+    and checks; predict(fast_decode=True) takes the shared pipeline's reduced decode."""
+    table = {o["name"]: o for o in kprcnn.options()}
+    assert table["threshold"]["default"] == "0.8" and table["size"]["range"] == (16, 4096)
+    assert table["engine"]["choices"] == ["auto", "ort", "openvino"]
+    assert {o["group"] for o in table.values()} == {"detector", "predict", "draw"}
+    detector = kprcnn.Detector(model, engine="ort", no_cache=True, threads=1)
+    with pytest.raises(TypeError, match="options: threshold, size, divisor, fast_decode"):
+        detector.predict(scenes["faces_a"], treshold=0.5)
+    with pytest.raises(TypeError, match="engine"):  # a load-time option is not a predict() one
+        detector.predict(scenes["faces_a"], engine="ort")
+    full = detector.predict(scenes["faces_a"], threshold=0.5)
+    fast = detector.predict(scenes["faces_a"], threshold=0.5, fast_decode=True)
+    assert (fast.width, fast.height) == (full.width, full.height)  # reported in the full image's frame
+
+
 def test_bad_options(model, tmp_path):
     with pytest.raises(TypeError) as info:
         kprcnn.Detector(model, treads=2)
@@ -181,7 +198,7 @@ def test_bad_options(model, tmp_path):
              ({"precision": "int3"}, "invalid_argument", "use f32 or bf16"),
              ({"concurrent_runs": 0}, "invalid_argument", "concurrent_runs"),
              ({"threads": -1}, "invalid_argument", "threads"),
-             ({"optimization": "max"}, "invalid_argument", "disabled, basic, extended or all")]  # fmt: skip
+             ({"optimization": "max"}, "invalid_argument", "disabled, basic, extended, all")]  # fmt: skip
     for options, want, says in cases:
         with pytest.raises(kprcnn.Error) as error:
             kprcnn.Detector(model, no_cache=True, **options)

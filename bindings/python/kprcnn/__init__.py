@@ -29,6 +29,7 @@ from ._kprcnn import (  # noqa: F401
     onnxruntime_version,
     openvino_unavailable_reason,
     openvino_version,
+    options,
     read_image,
     to_coco_json,
 )
@@ -36,5 +37,5 @@ from ._kprcnn import (  # noqa: F401
 __all__ = [
     "Detection", "Detector", "Error", "EvalResult", "Image", "OperatingPoint", "Prediction", "__version__",
     "available_providers", "decode_image", "draw", "eval", "onnxruntime_version", "openvino_unavailable_reason",
-    "openvino_version", "read_image", "to_coco_json",
+    "openvino_version", "options", "read_image", "to_coco_json",
 ]
