@@ -36,6 +36,7 @@ int http_status(ErrorCode code) {
     case ErrorCode::kEngineUnavailable:
     case ErrorCode::kInference:
     case ErrorCode::kInternal: return 500;
+    case ErrorCode::kCancelled: return 504;  // the server cancels a run only when its deadline has passed
   }
   return 500;
 }

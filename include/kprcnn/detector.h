@@ -131,6 +131,25 @@ struct ModelInfo {
   int num_keypoints = 0;  // K
 };
 
+// Stops a predict() in progress from another thread: a server cancels the run of a request whose deadline has
+// passed, so its worker is free for the next one instead of finishing an answer nobody will read. Copies share one
+// flag; cancel() is thread-safe, idempotent and never blocks on the run. The predict() given the token then throws
+// Error(kCancelled) instead of returning: at once if the token was cancelled before it started, else as soon as the
+// engine notices (ONNX Runtime: before the next operator; OpenVINO: InferRequest::cancel). A token cannot be reset;
+// use a fresh one per run.
+class CancelToken {
+ public:
+  CancelToken();
+  void cancel() const noexcept;
+  bool cancelled() const noexcept;
+
+  struct State;  // the engines' side (src/cancel.h)
+  State& state() const noexcept { return *state_; }
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
 class Detector {
  public:
   explicit Detector(const std::filesystem::path& model, const DetectorOptions& options = {});
@@ -142,6 +161,8 @@ class Detector {
 
   // Preprocess (resize shorter side, CHW float/255), run, postprocess (threshold, scale back, clamp, drop NaN).
   Prediction predict(const Image& image, const PredictOptions& options = {}) const;
+  // The same, stoppable through `cancel` (throws Error(kCancelled) once it is cancelled).
+  Prediction predict(const Image& image, const PredictOptions& options, const CancelToken& cancel) const;
 
   const ModelInfo& info() const;
   const LoadReport& load_report() const;
@@ -150,6 +171,7 @@ class Detector {
   const std::vector<std::pair<int, int>>& skeleton() const;
 
  private:
+  Prediction run(const Image& image, const PredictOptions& options, CancelToken::State* cancel) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
