@@ -44,8 +44,8 @@
 #include <thread>
 #include <unordered_set>
 
+#include "bounded_queue.h"
 #include "handlers.h"
-#include "job_queue.h"
 #include "kprcnn/kprcnn.h"
 #include "listen_socket.h"
 #include "log.h"
@@ -174,7 +174,7 @@ struct Server::Impl {
         admission_cap(2 * (queue_capacity(options) + options.workers)) {}
 
   ServerOptions options;
-  JobQueue<RequestPtr> queue;
+  apps::BoundedQueue<RequestPtr> queue;
   const int admission_cap;
   Metrics metrics;
 

@@ -1,4 +1,4 @@
-// Units of apps/server/metrics.cpp (Prometheus text) and job_queue.h (the bounded queue).
+// Units of apps/server/metrics.cpp (Prometheus text) and apps/common/bounded_queue.h (the bounded queue).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "job_queue.h"
+#include "bounded_queue.h"
 #include "metrics.h"
 
 namespace kprcnn::server {
@@ -63,8 +63,8 @@ TEST(Metrics, ValueFormatting) {
   EXPECT_EQ(format_metric_value(0.0 / 0.0), "NaN");
 }
 
-TEST(JobQueue, BoundedNonBlockingPushFifoAndClose) {
-  JobQueue<std::unique_ptr<int>> q(2);
+TEST(BoundedQueue, NonBlockingPushFifoAndClose) {
+  apps::BoundedQueue<std::unique_ptr<int>> q(2);
   auto a = std::make_unique<int>(1), b = std::make_unique<int>(2), c = std::make_unique<int>(3);
   EXPECT_TRUE(q.try_push(a));
   EXPECT_TRUE(q.try_push(b));
@@ -81,8 +81,8 @@ TEST(JobQueue, BoundedNonBlockingPushFifoAndClose) {
   EXPECT_FALSE(q.pop().has_value());
 }
 
-TEST(JobQueue, CloseWakesBlockedConsumers) {
-  JobQueue<int> q(4);
+TEST(BoundedQueue, CloseWakesBlockedConsumers) {
+  apps::BoundedQueue<int> q(4);
   std::atomic<int> woke{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 3; ++i) {
