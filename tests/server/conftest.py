@@ -205,6 +205,7 @@ def models(tmp_path_factory):
     m = {
         "bright": fake_models.bright_detector(d / "bright.onnx"),
         "slow": fake_models.slow_detector(d / "slow.onnx", layers=12, dim=1024),
+        "sized": fake_models.sized_detector(d / "sized.onnx"),
     }
     bad = d / "truncated.onnx"
     data = m["bright"].read_bytes()
