@@ -54,6 +54,7 @@ void ModelHost::load(const std::function<void(const LoadReport&)>& on_loaded) {
     d.intra_op_threads = intra_op_threads(options_, cores);
     d.inter_op_threads = 1;
     d.colormap = options_.colormap;
+    if (!options_.no_cache) d.model_cache_dir = default_model_cache_dir();
     // Readiness means a request will not pay for the first run's allocations and planning.
     d.warm_up_runs = 1;
     auto det = std::make_unique<Detector>(options_.model, d);
@@ -71,11 +72,14 @@ void ModelHost::load(const std::function<void(const LoadReport&)>& on_loaded) {
                                    {"keypoints", detector_->keypoints().size()},
                                    {"load_ms", std::round(ms_between(t0, t1) - report.warm_up_ms)},
                                    {"warmup_ms", std::round(report.warm_up_ms)},
+                                   {"cache_hit", report.cache_hit},
+                                   {"cache_file", report.cache_file.string()},
                                    {"workers", options_.workers},
                                    {"threads_per_worker", d.intra_op_threads},
                                    {"engine", report.engine_description},
                                    {"queue", queue_capacity(options_)},
                                    {"onnxruntime", onnxruntime_version()}};
+    if (!report.cache_note.empty()) line["cache_note"] = report.cache_note;
     log_event("ready", line);
   } catch (const Error& e) {
     fail(e);

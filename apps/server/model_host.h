@@ -1,6 +1,7 @@
 // The model host: loads the model (and warms it up) on a thread of its own while the server already listens, and
 // keeps the server's lifecycle state (loading → ready → draining → stopped, or failed) that /readyz and admission
-// read.
+// read. The model cache (DetectorOptions::model_cache_dir, the CLI's default_model_cache_dir(); --no-cache turns it
+// off) makes a restart skip ONNX Runtime's optimisation pass or OpenVINO's compilation.
 #pragma once
 
 #include <atomic>

@@ -37,9 +37,10 @@ def serve_command():
 class Server:
     """One `kprcnn serve` process. Its stderr (JSON lines) is collected in `self.log` by a reader thread."""
 
-    def __init__(self, model, *args, wait_ready=True, timeout=30):
+    def __init__(self, model, *args, wait_ready=True, timeout=30, env=None):
         self.cmd = serve_command() + ["--model", str(model), "--port", "0", *map(str, args)]
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     env=dict(os.environ, **(env or {})))
         self.log, self.raw = [], []
         self._lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -589,6 +589,25 @@ def test_deadline_cancels_the_run_and_the_worker_serves_the_next_request(models)
         s.close()
 
 
+def test_second_start_hits_the_model_cache(models, tmp_path):
+    """serve uses the model cache as predict does (XDG_CACHE_HOME): the first start writes the entry, the second
+    loads it (the ready line says so); --no-cache neither reads nor writes."""
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    ready = []
+    for args in ([], [], ["--no-cache"]):
+        s = Server(models["bright"], *args, env=env)
+        try:
+            ready.append(s.wait_log("ready")[0])
+        finally:
+            s.close()
+    first, second, off = ready
+    assert first["cache_hit"] is False and first["cache_file"], first
+    assert Path(first["cache_file"]).is_file() and str(tmp_path) in first["cache_file"]
+    assert second["cache_hit"] is True and second["cache_file"] == first["cache_file"], second
+    assert off["cache_hit"] is False and off["cache_file"] == "", off
+    assert first["warmup_ms"] >= 0 and second["engine"] == first["engine"]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Shutdown (row 14) and model failures (row 7)
 
