@@ -24,7 +24,8 @@ namespace kprcnn::server {
 Response error_response(int status, std::string_view code, std::string_view message);
 // A library error: status from http_status(), code from to_string(ErrorCode), message = what() (as the CLI prints).
 Response error_response(const Error& error);
-// 400 bad input (decode, argument), 413 image over the pixel cap, 500 model/inference/internal failures.
+// 400 bad input (decode, argument), 413 image over the pixel cap, 500 model/inference/internal failures, 504 a
+// cancelled run (the server cancels a run only once its deadline has passed).
 int http_status(ErrorCode code);
 
 enum class Route { kIndex, kHealthz, kReadyz, kMetrics, kModel, kPredict };

@@ -1,6 +1,7 @@
 #include "scheduler.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 
@@ -39,6 +40,7 @@ struct Scheduler::Entry {
   Job job;
   CancelToken cancel;
   Clock::time_point enqueued, started;  // started: when a worker took it (set with its running_ slot)
+  std::atomic<bool> claimed{false};     // answered (or being answered) by finish()
 };
 
 Scheduler::Scheduler(const ServerOptions& options, Metrics& metrics, Now now)
@@ -130,8 +132,14 @@ double Scheduler::service_ms() const {
   return service_ms_;
 }
 
-bool Scheduler::finish(const EntryPtr& entry, Response response) {
-  const bool won = entry->job.responder->respond(std::move(response));
+bool Scheduler::finish(const EntryPtr& entry, Response response, const char* reject) {
+  // The first caller claims the answer; the reject is counted before the answer goes out, so a client that sees the
+  // answer also sees the metric.
+  const bool won = !entry->claimed.exchange(true);
+  if (won) {
+    if (reject) metrics_.reject(reject);
+    entry->job.responder->respond(std::move(response));
+  }
   std::lock_guard lock(mu_);
   pending_.erase(entry);
   return won;
@@ -157,13 +165,13 @@ void Scheduler::worker_loop(std::size_t slot) {
     Responder& responder = *entry->job.responder;
     if (responder.client_gone()) {  // it timed out or retried elsewhere while queued: do not run the model
       leave_slot();
-      metrics_.reject("client_gone");
-      finish(entry, error_response(499, "client_gone", "the client closed the connection before its turn"));
+      finish(entry, error_response(499, "client_gone", "the client closed the connection before its turn"),
+             "client_gone");
       continue;
     }
     if (picked >= entry->job.deadline) {
       leave_slot();
-      if (finish(entry, deadline_response(options_.timeout))) metrics_.reject("deadline");
+      finish(entry, deadline_response(options_.timeout), "deadline");
       continue;
     }
     Work work;
@@ -201,7 +209,7 @@ void Scheduler::expire_deadlines() {
     }
   }
   for (const EntryPtr& e : expired) {
-    if (finish(e, deadline_response(options_.timeout))) metrics_.reject("deadline");
+    finish(e, deadline_response(options_.timeout), "deadline");
     e->cancel.cancel();  // a running job's engine stops; a queued one is skipped by its worker
   }
 }
@@ -224,10 +232,7 @@ int Scheduler::shut_down(const Response& response) {
   }
   int answered = 0;
   for (const EntryPtr& e : left) {
-    if (finish(e, response)) {
-      ++answered;
-      metrics_.reject(response.error);
-    }
+    if (finish(e, response, response.error.c_str())) ++answered;
     e->cancel.cancel();
   }
   queue_.close();

@@ -95,7 +95,8 @@ class Scheduler {
   using EntryPtr = std::shared_ptr<Entry>;
   void worker_loop(std::size_t slot);
   void watchdog_loop();
-  bool finish(const EntryPtr& entry, Response response);
+  // Answers the job unless already answered (then false); `reject`: the metric reason to count when it answers.
+  bool finish(const EntryPtr& entry, Response response, const char* reject = nullptr);
   std::optional<Response> refuse_locked(Clock::time_point deadline, Clock::time_point now);
 
   const ServerOptions& options_;
