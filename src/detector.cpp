@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "cache/model_cache.h"
+#include "cancel.h"
 #include "engine.h"
 #include "kprcnn/error.h"
 #include "kprcnn/json.h"
@@ -157,19 +158,37 @@ namespace {
 }
 }  // namespace
 
+CancelToken::CancelToken() : state_(std::make_shared<State>()) {}
+void CancelToken::cancel() const noexcept {
+  state_->cancel();
+}
+bool CancelToken::cancelled() const noexcept {
+  return state_->cancelled();
+}
+
 Prediction Detector::predict(const Image& image, const PredictOptions& options) const {
-  if (!impl_) throw_moved_from();
-  return run(image, image.width, image.height, options);
+  return run(image, image.width, image.height, options, nullptr);
 }
 
 Prediction Detector::predict(const ReducedImage& image, const PredictOptions& options) const {
-  if (!impl_) throw_moved_from();
-  return run(image.image, image.source_width, image.source_height, options);
+  return run(image.image, image.source_width, image.source_height, options, nullptr);
 }
 
-// Both predict overloads: `image` is the pixels to run on, source_width x source_height the frame to report in
-// (the image's own size, or the full size it was reduced from).
-Prediction Detector::run(const Image& image, int source_width, int source_height, const PredictOptions& options) const {
+Prediction Detector::predict(const Image& image, const PredictOptions& options, const CancelToken& cancel) const {
+  return run(image, image.width, image.height, options, &cancel.state());
+}
+
+Prediction Detector::predict(const ReducedImage& image, const PredictOptions& options,
+                             const CancelToken& cancel) const {
+  return run(image.image, image.source_width, image.source_height, options, &cancel.state());
+}
+
+// Every predict overload: `image` is the pixels to run on, source_width x source_height the frame to report in
+// (the image's own size, or the full size it was reduced from), `cancel` null or the caller's token.
+Prediction Detector::run(const Image& image, int source_width, int source_height, const PredictOptions& options,
+                         CancelToken::State* cancel) const {
+  if (!impl_) throw_moved_from();
+  if (cancel && cancel->cancelled()) throw CancelScope::cancelled_error();  // before the resize, too
   if (image.empty() || image.pixels.size() != static_cast<std::size_t>(image.width) * image.height * 3) {
     throw Error(ErrorCode::kInvalidArgument, "empty or inconsistent image (" + std::to_string(image.width) + "x" +
                                                  std::to_string(image.height) + "); nothing to run the model on");
@@ -202,7 +221,7 @@ Prediction Detector::run(const Image& image, int source_width, int source_height
   result.preprocess_ms = ms_since(t0);
 
   auto t1 = Clock::now();
-  const engine::Outputs out = impl_->engine->run(chw, input.height, input.width);
+  const engine::Outputs out = impl_->engine->run(chw, input.height, input.width, cancel);
   result.inference_ms = ms_since(t1);
 
   auto t2 = Clock::now();

@@ -38,8 +38,9 @@ class Engine {
   // Inputs, outputs and metadata as the engine sees them (for check_contract and `kprcnn info`).
   virtual const ModelInfo& info() const noexcept = 0;
   virtual const Loaded& loaded() const noexcept = 0;
-  // chw holds 3 * height * width floats (RGB, 0..1). Thread-safe: several threads may run at once.
-  virtual Outputs run(std::span<const float> chw, int height, int width) const = 0;
+  // chw holds 3 * height * width floats (RGB, 0..1). Thread-safe: several threads may run at once. `cancel` (may be
+  // null) stops the run from another thread: it then throws Error(kCancelled) (src/cancel.h).
+  virtual Outputs run(std::span<const float> chw, int height, int width, CancelToken::State* cancel) const = 0;
 };
 
 // Throws kModelContract naming every difference between `info` and the Keypoint R-CNN contract (detector.h).

@@ -208,13 +208,13 @@ class OpenVinoEngine final : public Engine {
       : blob_(std::move(blob)), model_(std::move(model)), info_(std::move(info)), loaded_(std::move(loaded)) {}
   const ModelInfo& info() const noexcept override { return info_; }
   const Loaded& loaded() const noexcept override { return loaded_; }
-  Outputs run(std::span<const float> chw, int height, int width) const override {
+  Outputs run(std::span<const float> chw, int height, int width, CancelToken::State* cancel) const override {
     if (height <= 0 || width <= 0 || chw.size() != static_cast<std::size_t>(3) * height * width) {
       throw Error(ErrorCode::kInternal,
                   "input tensor size does not match 3 x " + std::to_string(height) + " x " + std::to_string(width));
     }
     Outputs out;
-    const plugin::Status s = model_->run(chw, height, width, out);
+    const plugin::Status s = model_->run(chw, height, width, out, cancel);
     if (!s.ok) throw Error(s.code, s.message);
     return out;
   }

@@ -13,6 +13,7 @@ const char* to_string(ErrorCode code) noexcept {
     case ErrorCode::kColormap: return "colormap";
     case ErrorCode::kEngineUnavailable: return "engine_unavailable";
     case ErrorCode::kInference: return "inference";
+    case ErrorCode::kCancelled: return "cancelled";
     case ErrorCode::kInternal: return "internal";
   }
   return "unknown";

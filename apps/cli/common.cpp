@@ -15,7 +15,8 @@ int exit_code(ErrorCode code) {
     case ErrorCode::kModelContract:
     case ErrorCode::kColormap:
     case ErrorCode::kEngineUnavailable: return 5;
-    case ErrorCode::kInference: return 6;
+    case ErrorCode::kInference:
+    case ErrorCode::kCancelled: return 6;  // the CLI never cancels; a library user's cancelled run is a failed run
     case ErrorCode::kInternal: return 70;
   }
   return 70;

@@ -12,56 +12,16 @@
 // treated the same way.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <exception>
-#include <mutex>
-#include <optional>
 #include <thread>
 #include <utility>
 
+#include "bounded_queue.h"
+
 namespace kprcnn::cli {
 
-template <typename T>
-class BoundedQueue {
- public:
-  explicit BoundedQueue(std::size_t capacity) : capacity_(capacity) {}
-
-  // Blocks while full; false when the queue was closed (the item is dropped).
-  bool push(T item) {
-    std::unique_lock lock(mutex_);
-    not_full_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
-    if (closed_) return false;
-    items_.push_back(std::move(item));
-    not_empty_.notify_one();
-    return true;
-  }
-  // Blocks while empty; nullopt once closed and drained.
-  std::optional<T> pop() {
-    std::unique_lock lock(mutex_);
-    not_empty_.wait(lock, [&] { return closed_ || !items_.empty(); });
-    if (items_.empty()) return std::nullopt;
-    T item = std::move(items_.front());
-    items_.pop_front();
-    not_full_.notify_one();
-    return item;
-  }
-  // No more pushes; pop() drains what is queued, then returns nullopt.
-  void close() {
-    std::lock_guard lock(mutex_);
-    closed_ = true;
-    not_empty_.notify_all();
-    not_full_.notify_all();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable not_empty_, not_full_;
-  std::deque<T> items_;
-  std::size_t capacity_;
-  bool closed_ = false;
-};
+using apps::BoundedQueue;
 
 template <typename Load, typename Infer, typename Store>
 void run_pipeline(std::size_t n, Load&& load, Infer&& infer, Store&& store) {

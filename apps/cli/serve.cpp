@@ -54,6 +54,8 @@ CLI::App* add_serve_command(CLI::App& app, server::ServerOptions& o) {
   s->add_option("--provider", o.provider, "ONNX Runtime execution provider: cpu, cuda, tensorrt")
       ->capture_default_str();
   s->add_option("--precision", o.precision, "OpenVINO inference precision: f32, bf16")->capture_default_str();
+  s->add_flag("--no-cache", o.no_cache,
+              "Do not load or write the optimised-model cache ($XDG_CACHE_HOME/kprcnn or ~/.cache/kprcnn)");
   s->add_option("--io-threads", o.io_threads, "HTTP I/O threads")->capture_default_str()->check(CLI::Range(1, 64));
   add_parsed<std::uint64_t>(s, "--max-body", o.max_body, server::parse_bytes, "Largest request body (→ 413)", "32MiB");
   add_parsed<std::uint64_t>(s, "--max-pixels", o.max_pixels, server::parse_count,

@@ -8,6 +8,8 @@
 #include "kprcnn/draw.h"
 #include "kprcnn/image.h"
 #include "kprcnn/json.h"
+#include "multipart.h"
+#include "web_page.h"
 
 namespace kprcnn::server {
 namespace {
@@ -24,6 +26,111 @@ std::string hex_color(const Rgb& c) {
 
 }  // namespace
 
+namespace {
+constexpr RouteEntry kRoutes[] = {
+    {"/", Route::kIndex, "GET, HEAD"},         {"/healthz", Route::kHealthz, "GET, HEAD"},
+    {"/readyz", Route::kReadyz, "GET, HEAD"},  {"/metrics", Route::kMetrics, "GET, HEAD"},
+    {"/v1/model", Route::kModel, "GET, HEAD"}, {"/v1/predict", Route::kPredict, "POST"},
+};
+}  // namespace
+
+const RouteEntry* find_route(std::string_view path) {
+  for (const auto& r : kRoutes) {
+    if (path == r.path) return &r;
+  }
+  return nullptr;
+}
+
+Response not_found(std::string_view path) {
+  return error_response(404, "not_found", "no such endpoint: " + std::string(path));
+}
+
+Response method_not_allowed(const RouteEntry& route, std::string_view method) {
+  Response r =
+      error_response(405, "method_not_allowed",
+                     std::string(method) + " is not allowed on " + route.path + " (allowed: " + route.allow + ")");
+  r.headers.emplace_back("Allow", route.allow);
+  return r;
+}
+
+Response uri_too_long(std::size_t size, std::size_t max) {
+  return error_response(414, "uri_too_long",
+                        "request target of " + std::to_string(size) + " bytes exceeds the limit of " +
+                            std::to_string(max) + " bytes (--max-uri)");
+}
+
+Response body_too_large(std::uint64_t size, std::uint64_t max) {
+  return error_response(413, "body_too_large",
+                        "request body of " + std::to_string(size) + " bytes exceeds the limit of " +
+                            std::to_string(max) + " bytes (--max-body)");
+}
+
+Response deadline_response(std::chrono::milliseconds timeout) {
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%gs", static_cast<double>(timeout.count()) / 1000);
+  return error_response(504, "deadline_exceeded",
+                        std::string("the request did not finish within ") + seconds +
+                            " (--timeout): the server is busy or the image is too large; retry later");
+}
+
+Response unavailable(std::string_view code, std::string_view message, int retry_after_s) {
+  Response r = error_response(503, code, message);
+  r.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+  return r;
+}
+
+Response index_page() {
+  Response r;
+  r.content_type = "text/html; charset=utf-8";
+  r.body = std::string(index_html());
+  r.headers.emplace_back("Content-Security-Policy",
+                         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                         "img-src 'self' blob: data:; connect-src 'self'; form-action 'none'");
+  return r;
+}
+
+Response healthz() {
+  Response r;
+  r.body = status_json("ok");
+  return r;
+}
+
+Response readyz(State state, int retry_after_s) {
+  Response r;
+  r.body = status_json(to_string(state));
+  if (state != State::kReady) {
+    r.status = 503;
+    r.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+  }
+  return r;
+}
+
+Response metrics_page(std::string text) {
+  Response r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = std::move(text);
+  return r;
+}
+
+Response model_page(const PredictContext& ctx, const ServerOptions& options) {
+  Response r;
+  r.body = model_info_json(ctx, options);
+  return r;
+}
+
+PredictInput parse_predict_input(const HttpRequest& request, const ServerOptions& options) {
+  PredictInput in;
+  in.image_size = request.body.size();
+  if (const auto boundary = multipart_boundary(request.content_type)) {
+    FormPart part = find_form_part(request.body, *boundary, "file");
+    in.image_offset = static_cast<std::size_t>(part.data.data() - request.body.data());
+    in.image_size = part.data.size();
+    if (!part.filename.empty()) in.image_name = std::move(part.filename);
+  }
+  in.query = parse_predict_query([&request](const char* key) { return request.query_value(key); }, options);
+  return in;
+}
+
 int http_status(ErrorCode code) {
   switch (code) {
     case ErrorCode::kInvalidArgument:
@@ -36,6 +143,7 @@ int http_status(ErrorCode code) {
     case ErrorCode::kEngineUnavailable:
     case ErrorCode::kInference:
     case ErrorCode::kInternal: return 500;
+    case ErrorCode::kCancelled: return 504;  // the server cancels a run only when its deadline has passed
   }
   return 500;
 }
@@ -57,7 +165,7 @@ std::string status_json(std::string_view status) {
 }
 
 Response predict(const PredictContext& ctx, std::span<const std::uint8_t> bytes, std::string_view image_name,
-                 const PredictQuery& query, PredictStats& stats) {
+                 const PredictQuery& query, PredictStats& stats, const CancelToken* cancel) {
   try {
     DecodeOptions decode;
     decode.max_pixels = ctx.max_pixels;
@@ -74,7 +182,8 @@ Response predict(const PredictContext& ctx, std::span<const std::uint8_t> bytes,
     options.threshold = query.threshold;
     options.size = query.size;
     options.divisor = ctx.divisor;
-    const Prediction prediction = ctx.detector->predict(image, options);
+    const Prediction prediction =
+        cancel ? ctx.detector->predict(image, options, *cancel) : ctx.detector->predict(image, options);
 
     Response r;
     r.detections = static_cast<int>(prediction.detections.size());
@@ -86,7 +195,8 @@ Response predict(const PredictContext& ctx, std::span<const std::uint8_t> bytes,
     }
     DrawOptions draw;
     draw.boxes = query.boxes;
-    draw_detections(image, prediction.detections, ctx.detector->colormap().keypoints, draw, ctx.detector->colormap().skeleton);
+    draw_detections(image, prediction.detections, ctx.detector->colormap().keypoints, draw,
+                    ctx.detector->colormap().skeleton);
     const std::vector<std::uint8_t> encoded = query.annotate == Annotate::kPng ? encode_png(image) : encode_jpeg(image);
     r.content_type = query.annotate == Annotate::kPng ? "image/png" : "image/jpeg";
     r.body.assign(encoded.begin(), encoded.end());

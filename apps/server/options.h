@@ -28,6 +28,9 @@ struct ServerOptions {
   int queue = 0;    // bounded queue in front of the workers; full → 503 + Retry-After. 0: 4 x workers
   int threads = 0;  // intra-op threads per run, 0: cores / workers
   int io_threads = 2;
+  // The optimised/compiled-model cache in default_model_cache_dir() ($XDG_CACHE_HOME/kprcnn), as `kprcnn predict`
+  // uses it: a restart skips ONNX Runtime's optimisation pass or OpenVINO's compilation. true: neither read nor write.
+  bool no_cache = false;
 
   // Hard limits (RELIABILITY rows 10–13).
   std::uint64_t max_body = 32ull << 20;     // request body bytes → 413

@@ -3,26 +3,19 @@
 // Endpoints: POST /v1/predict (image bytes or multipart field "file"; ?threshold= ?size= ?annotate=png|jpeg
 // ?boxes=1), GET /v1/model, GET /healthz, GET /readyz, GET /metrics (Prometheus text), GET / (the web page).
 //
-// Ownership and threads: a Server owns its listening socket, the HTTP library's I/O threads, one Detector shared
-// by a fixed pool of inference workers, a watchdog thread and a loader thread. It is neither copyable nor
-// movable. All methods are meant to be called from one controlling thread (serve() is that thread for the CLI).
-// No HTTP-library type appears here.
+// Ownership and threads: a Server owns its HTTP adapter (listening socket, the HTTP library's I/O threads and a
+// connection watchdog; http_adapter.h), its scheduler (the bounded queue, a fixed pool of inference workers sharing
+// one Detector, a deadline watchdog; scheduler.h) and its model host (the loader thread, the state; model_host.h).
+// It is neither copyable nor movable. All methods are meant to be called from one controlling thread (serve() is that
+// thread for the CLI). No HTTP-library type appears here.
 #pragma once
 
 #include <memory>
 
 #include "options.h"
+#include "state.h"
 
 namespace kprcnn::server {
-
-enum class State {
-  kLoading,   // listening; /healthz answers, /readyz 503 until the model is loaded and warmed up
-  kReady,     // serving
-  kDraining,  // shutdown started: /readyz 503, new predicts 503, admitted requests still finish
-  kFailed,    // the model could not be loaded: never ready; rethrow_load_error() says why
-  kStopped,
-};
-const char* to_string(State state) noexcept;
 
 class Server {
  public:

@@ -128,6 +128,25 @@ struct ModelInfo {
   int num_keypoints = 0;  // K
 };
 
+// Stops a predict() in progress from another thread: a server cancels the run of a request whose deadline has
+// passed, so its worker is free for the next one instead of finishing an answer nobody will read. Copies share one
+// flag; cancel() is thread-safe, idempotent and never blocks on the run. The predict() given the token then throws
+// Error(kCancelled) instead of returning: at once if the token was cancelled before it started, else as soon as the
+// engine notices (ONNX Runtime: before the next operator; OpenVINO: InferRequest::cancel). A token cannot be reset;
+// use a fresh one per run.
+class CancelToken {
+ public:
+  CancelToken();
+  void cancel() const noexcept;
+  bool cancelled() const noexcept;
+
+  struct State;  // the engines' side (src/cancel.h)
+  State& state() const noexcept { return *state_; }
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
 class Detector {
  public:
   explicit Detector(const std::filesystem::path& model, const DetectorOptions& options = {});
@@ -142,6 +161,9 @@ class Detector {
   // The same for a reduced decode of a larger image (decode_image_reduced, the fast mode): the input size is planned
   // from the full size, and coordinates are reported in the full image's frame.
   Prediction predict(const ReducedImage& image, const PredictOptions& options = {}) const;
+  // Both, stoppable through `cancel` (throws Error(kCancelled) once it is cancelled).
+  Prediction predict(const Image& image, const PredictOptions& options, const CancelToken& cancel) const;
+  Prediction predict(const ReducedImage& image, const PredictOptions& options, const CancelToken& cancel) const;
 
   const ModelInfo& info() const;
   const LoadReport& load_report() const;
@@ -150,7 +172,8 @@ class Detector {
   const Colormap& colormap() const;
 
  private:
-  Prediction run(const Image& image, int source_width, int source_height, const PredictOptions& options) const;
+  Prediction run(const Image& image, int source_width, int source_height, const PredictOptions& options,
+                 CancelToken::State* cancel) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -18,7 +18,8 @@ enum class ErrorCode {
   kModelContract,      // the model's inputs/outputs are not the Keypoint R-CNN contract kprcnn expects
   kColormap,           // the colormap / keypoint metadata is malformed or does not match the model
   kEngineUnavailable,  // the requested engine or execution provider is unknown, not built, or its libraries missing
-  kInference,          // ONNX Runtime failed while running the model
+  kInference,          // the engine failed while running the model
+  kCancelled,          // the run was stopped through its CancelToken (a server's deadline): no result
   kInternal,           // a bug in kprcnn: please report it
 };
 

@@ -3,6 +3,7 @@
 #include <openvino/op/constant.hpp>
 #include <openvino/op/util/multi_subgraph_base.hpp>
 #include <openvino/openvino.hpp>
+#include <openvino/runtime/exception.hpp>
 
 #include <algorithm>
 #include <cstring>
@@ -175,8 +176,10 @@ class OpenVinoModel final : public Model {
     for (const auto& p : compiled_.outputs()) outputs.push_back(describe_port(p));
   }
 
-  Status run(std::span<const float> chw, int height, int width, engine::Outputs& out) const override {
+  Status run(std::span<const float> chw, int height, int width, engine::Outputs& out,
+             CancelToken::State* cancel) const override {
     if (outputs_.size() != std::size(kOutputNames)) return failure(ErrorCode::kInternal, "model outputs not bound");
+    const Status cancelled = failure(ErrorCode::kCancelled, CancelScope::cancelled_error().what());
     ov::InferRequest request = acquire();
     Status status;
     try {
@@ -185,8 +188,19 @@ class OpenVinoModel final : public Model {
                        ov::Shape{1, 3, static_cast<std::size_t>(height), static_cast<std::size_t>(width)},
                        const_cast<float*>(chw.data()));
       request.set_input_tensor(input);
-      request.infer();
-      status = copy_outputs(request, out);
+      // start_async + wait rather than infer(): cancel() from another thread then ends the wait (ov::Cancelled).
+      // wait() returns only once the request is idle again, so the request and `chw` are not in use after it.
+      CancelScope scope(cancel, [&request] { request.cancel(); });
+      try {
+        request.start_async();
+        request.wait();
+      } catch (const ov::Cancelled&) {
+        status = cancelled;
+      }
+      if (status.ok && scope.cancelled()) status = cancelled;
+      if (status.ok) status = copy_outputs(request, out);
+    } catch (const Error&) {  // CancelScope: cancelled before the run started
+      status = cancelled;
     } catch (const std::exception& e) {
       status = failure(ErrorCode::kInference, std::string("OpenVINO failed to run the model: ") + e.what());
     }

@@ -14,13 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "cancel.h"
 #include "engine.h"
 #include "kprcnn/detector.h"
 #include "kprcnn/error.h"
 
 namespace kprcnn::openvino_plugin {
 
-inline constexpr int kAbi = 1;
+inline constexpr int kAbi = 2;  // 2: Model::run takes the CancelToken state
 
 struct Status {
   bool ok = true;
@@ -42,8 +43,10 @@ class Model {
  public:
   virtual ~Model() = default;
   virtual void describe(std::vector<TensorInfo>& inputs, std::vector<TensorInfo>& outputs) const = 0;
-  // Thread-safe: each concurrent call takes its own infer request from a pool.
-  virtual Status run(std::span<const float> chw, int height, int width, engine::Outputs& out) const = 0;
+  // Thread-safe: each concurrent call takes its own infer request from a pool. `cancel` (may be null; src/cancel.h)
+  // is armed with the request's cancel(); a cancelled run returns code kCancelled.
+  virtual Status run(std::span<const float> chw, int height, int width, engine::Outputs& out,
+                     CancelToken::State* cancel) const = 0;
   // The compiled model, for the cache.
   virtual Status export_blob(std::string& out) const = 0;
   // "openvino 2026.4.1-... CPU f32 LATENCY streams=1 threads=2"

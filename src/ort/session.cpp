@@ -14,6 +14,7 @@
 
 #include "atomic_file.h"
 #include "cache/model_cache.h"
+#include "cancel.h"
 #include "engine.h"
 #include "kprcnn/error.h"
 
@@ -285,7 +286,7 @@ class OrtEngine final : public engine::Engine {
   ~OrtEngine() override;
   const ModelInfo& info() const noexcept override { return info_; }
   const engine::Loaded& loaded() const noexcept override { return loaded_; }
-  engine::Outputs run(std::span<const float> chw, int height, int width) const override;
+  engine::Outputs run(std::span<const float> chw, int height, int width, CancelToken::State* cancel) const override;
 
  private:
   mutable Ort::Session session_{nullptr};  // Run is thread-safe; the C++ wrapper declares it non-const
@@ -357,7 +358,7 @@ OrtEngine::~OrtEngine() {
   }
 }
 
-engine::Outputs OrtEngine::run(std::span<const float> chw, int height, int width) const {
+engine::Outputs OrtEngine::run(std::span<const float> chw, int height, int width, CancelToken::State* cancel) const {
   if (height <= 0 || width <= 0 || chw.size() != static_cast<std::size_t>(3) * height * width) {
     throw Error(ErrorCode::kInternal,
                 "input tensor size does not match 3 x " + std::to_string(height) + " x " + std::to_string(width));
@@ -365,12 +366,20 @@ engine::Outputs OrtEngine::run(std::span<const float> chw, int height, int width
   const std::int64_t shape[] = {1, 3, height, width};
   const char* input_names[] = {"input"};
   std::vector<Ort::Value> values;
-  try {
-    // ONNX Runtime does not write to inputs; the C API takes a non-const pointer.
-    Ort::Value input = Ort::Value::CreateTensor<float>(memory_, const_cast<float*>(chw.data()), chw.size(), shape, 4);
-    values = session_.Run(Ort::RunOptions{nullptr}, input_names, &input, 1, kOutputNames, 5);
-  } catch (const Ort::Exception& e) {
-    throw Error(ErrorCode::kInference, std::string("ONNX Runtime failed to run the model: ") + e.what());
+  // A run's own options: SetTerminate on them stops this run only (ONNX Runtime checks the flag between operators).
+  Ort::RunOptions run_options;
+  {
+    CancelScope scope(cancel, [&run_options] { run_options.SetTerminate(); });
+    try {
+      // ONNX Runtime does not write to inputs; the C API takes a non-const pointer.
+      Ort::Value input = Ort::Value::CreateTensor<float>(memory_, const_cast<float*>(chw.data()), chw.size(), shape, 4);
+      values = session_.Run(run_options, input_names, &input, 1, kOutputNames, 5);
+    } catch (const Ort::Exception& e) {
+      if (scope.cancelled()) throw CancelScope::cancelled_error();
+      throw Error(ErrorCode::kInference, std::string("ONNX Runtime failed to run the model: ") + e.what());
+    }
+    // Cancelled after the last operator: the outputs are complete, but the caller asked for no result.
+    if (scope.cancelled()) throw CancelScope::cancelled_error();
   }
   if (values.size() != 5) throw Error(ErrorCode::kInference, "model returned an unexpected number of outputs");
   for (std::size_t i = 0; i < values.size(); ++i) {

@@ -1,13 +1,13 @@
 // The server's request handling after the body has arrived, without a socket: what apps/server/server.cpp's
-// on_body_complete() and its worker do (multipart/form-data parsing, the query parameters, then decode → predict →
-// JSON or annotated image through server::predict), fed raw bytes (RELIABILITY rows 1, 3, 6, 9, 13).
+// on_body() and its worker do (server::parse_predict_input: multipart/form-data, the query parameters; then
+// decode → predict → JSON or annotated image through server::predict), fed raw bytes (RELIABILITY rows 1, 3, 6,
+// 9, 13).
 // Invariants: a part always lies inside the body; every answer is 200, 400 or 413 with a JSON body for errors
 // (valid JSON, every detection value a finite number), a PNG/JPEG for annotations; nothing throws.
 //
 // Input layout: the Content-Type header up to the first '\n', the query string ("threshold=0.5&annotate=png") up to
 // the second '\n', then the body. The predict step runs when a model loads: $KPRCNN_FUZZ_MODEL, default the tiny
 // fake model the build writes (tests/server/fake_models.py's bright detector); without one, parsing only.
-// (server.cpp keeps on_body_complete() to itself: the ten lines below mirror it.)
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -22,7 +22,6 @@
 #include "handlers.h"
 #include "kprcnn/detector.h"
 #include "kprcnn/error.h"
-#include "multipart.h"
 #include "options.h"
 
 #ifndef KPRCNN_FUZZ_MODEL_DEFAULT
@@ -77,35 +76,27 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view rest = kprcnn::fuzz::as_text({data, size});
-  const std::string_view content_type = next_line(rest);
-  const auto args = parse_query(next_line(rest));
-  const std::string body(rest);  // the server holds the body in a std::string
+  server::HttpRequest request;  // what the HTTP adapter hands the handlers: headers, query, the whole body
+  request.content_type = std::string(next_line(rest));
+  for (auto& [key, value] : parse_query(next_line(rest))) request.query.emplace_back(key, value);
+  request.body = std::string(rest);
 
   server::ServerOptions options;
-  std::string_view image = body;
-  std::string image_name = "upload";
-  server::PredictQuery query;
+  server::PredictInput input;
   try {
-    if (const auto boundary = server::multipart_boundary(content_type)) {
-      server::FormPart part = server::find_form_part(body, *boundary, "file");
-      if (part.data.data() < body.data() || part.data.data() + part.data.size() > body.data() + body.size()) {
-        fail("form part outside the body");
-      }
-      image = part.data;
-      if (!part.filename.empty()) image_name = std::move(part.filename);
-    }
-    query = server::parse_predict_query(
-        [&args](const char* key) -> const char* {
-          const auto it = args.find(key);
-          return it == args.end() ? nullptr : it->second.c_str();
-        },
-        options);
+    input = server::parse_predict_input(request, options);
   } catch (const kprcnn::Error& e) {
     const server::Response r = server::error_response(e);
     if (r.status != 400) fail("a bad request that is not 400:", e.what());
     check_error_body(r);
     return 0;
   }
+  if (input.image_offset > request.body.size() || input.image_size > request.body.size() - input.image_offset) {
+    fail("form part outside the body");
+  }
+  const std::string_view image = std::string_view(request.body).substr(input.image_offset, input.image_size);
+  const std::string& image_name = input.image_name;
+  server::PredictQuery& query = input.query;
   if (!(query.threshold >= 0.0f && query.threshold <= 1.0f) || query.size < 16 || query.size > 4096) {
     fail("parse_predict_query let an out-of-range value through");
   }

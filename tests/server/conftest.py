@@ -37,9 +37,10 @@ def serve_command():
 class Server:
     """One `kprcnn serve` process. Its stderr (JSON lines) is collected in `self.log` by a reader thread."""
 
-    def __init__(self, model, *args, wait_ready=True, timeout=30):
+    def __init__(self, model, *args, wait_ready=True, timeout=30, env=None):
         self.cmd = serve_command() + ["--model", str(model), "--port", "0", *map(str, args)]
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     env=dict(os.environ, **(env or {})))
         self.log, self.raw = [], []
         self._lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -205,6 +206,7 @@ def models(tmp_path_factory):
     m = {
         "bright": fake_models.bright_detector(d / "bright.onnx"),
         "slow": fake_models.slow_detector(d / "slow.onnx", layers=12, dim=1024),
+        "sized": fake_models.sized_detector(d / "sized.onnx"),
     }
     bad = d / "truncated.onnx"
     data = m["bright"].read_bytes()

@@ -1,13 +1,9 @@
-// Units of apps/server/metrics.cpp (Prometheus text) and job_queue.h (the bounded queue).
+// Units of apps/server/metrics.cpp (Prometheus text).
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "job_queue.h"
 #include "metrics.h"
 
 namespace kprcnn::server {
@@ -61,42 +57,6 @@ TEST(Metrics, ValueFormatting) {
   EXPECT_EQ(format_metric_value(3), "3");
   EXPECT_EQ(format_metric_value(1.0 / 0.0), "+Inf");
   EXPECT_EQ(format_metric_value(0.0 / 0.0), "NaN");
-}
-
-TEST(JobQueue, BoundedNonBlockingPushFifoAndClose) {
-  JobQueue<std::unique_ptr<int>> q(2);
-  auto a = std::make_unique<int>(1), b = std::make_unique<int>(2), c = std::make_unique<int>(3);
-  EXPECT_TRUE(q.try_push(a));
-  EXPECT_TRUE(q.try_push(b));
-  EXPECT_TRUE(q.full());
-  EXPECT_FALSE(q.try_push(c));  // full: refused at once, item kept by the caller
-  ASSERT_TRUE(c);
-  EXPECT_EQ(**q.pop(), 1);
-  EXPECT_TRUE(q.try_push(c));
-  q.close();
-  auto d = std::make_unique<int>(4);
-  EXPECT_FALSE(q.try_push(d));  // closed
-  EXPECT_EQ(**q.pop(), 2);      // items queued before close are still handed out
-  EXPECT_EQ(**q.pop(), 3);
-  EXPECT_FALSE(q.pop().has_value());
-}
-
-TEST(JobQueue, CloseWakesBlockedConsumers) {
-  JobQueue<int> q(4);
-  std::atomic<int> woke{0};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 3; ++i) {
-    threads.emplace_back([&] {
-      while (q.pop()) {
-      }
-      ++woke;
-    });
-  }
-  int v = 7;
-  EXPECT_TRUE(q.try_push(v));
-  q.close();
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(woke.load(), 3);
 }
 
 }  // namespace

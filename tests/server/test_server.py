@@ -529,6 +529,85 @@ def test_deadline_is_504(models):
         s.close()
 
 
+def test_expected_wait_past_the_deadline_is_503_at_once(models, slow_server):
+    """RELIABILITY row 12, admission by expected wait: with a deadline of 2.5 service times, a request that would have
+    to wait for two others is refused with 503 + Retry-After at once instead of spending its deadline in the queue
+    and ending as a 504; the ones accepted finish within their deadline (no 504 at all)."""
+    white = png_bytes()
+
+    def settle(server):  # a few runs: the estimate (seeded by the warm-up run) follows the real service time
+        for _ in range(3):
+            assert server.post("/v1/predict", white).status == 200
+        return server.metrics().value("kprcnn_service_seconds_estimate")
+
+    timeout_ms = max(200, round(settle(slow_server) * 2500))
+    s = Server(models["slow"], "--workers", 1, "--queue", 8, "--timeout", f"{timeout_ms}ms")
+    try:
+        settle(s)
+        threads, results = concurrent_posts(s, 8, white)
+        for t in threads:
+            t.join()
+        statuses = [r[0] for r in results]
+        assert set(statuses) <= {200, 503}, (timeout_ms, results)
+        ok = [r for r in results if r[0] == 200]
+        busy = [r for r in results if r[0] == 503]
+        assert ok and len(busy) >= 3, (timeout_ms, statuses)
+        for _, elapsed, retry_after, body in busy:
+            assert retry_after and int(retry_after) >= 1, retry_after
+            assert json.loads(body)["error"]["code"] == "overloaded", body
+            assert elapsed < 1.0, elapsed  # refused at once: a bound, not a benchmark
+        m = s.metrics()
+        assert m.value("kprcnn_rejects_total", reason="expected_wait") == len(busy)
+        assert m.value("kprcnn_service_seconds_estimate") > 0
+    finally:
+        s.close()
+
+
+def test_deadline_cancels_the_run_and_the_worker_serves_the_next_request(models):
+    """RELIABILITY row 12: a run past its deadline is stopped, not finished: 504 at the deadline, the worker free
+    within one operator, and the next request answered at once -- without the cancellation it would wait seconds
+    for the abandoned run (sized.onnx at ?size=768 runs for seconds; at ?size=32 in milliseconds)."""
+    # ONNX Runtime: OpenVINO takes 15 s to warm up on this synthetic graph here (its cancellation is tested in
+    # test_server_lib.cpp).
+    s = Server(models["sized"], "--workers", 1, "--timeout", "1500ms", "--engine", "ort", timeout=60)
+    try:
+        t0 = time.monotonic()
+        r = s.post("/v1/predict?size=768", png_bytes())
+        assert r.status == 504 and error_of(r)["code"] == "deadline_exceeded", r.body
+        assert time.monotonic() - t0 < 3.0
+        stop_by = time.monotonic() + 2
+        while s.metrics().value("kprcnn_inference_in_progress") > 0:
+            assert time.monotonic() < stop_by, "the run went on after its 504"
+            time.sleep(0.02)
+        t1 = time.monotonic()
+        r = s.post("/v1/predict?size=32", png_bytes())
+        assert r.status == 200, r.body
+        assert time.monotonic() - t1 < 1.0
+        answered = [e for e in s.events("request") if e["path"] == "/v1/predict" and e["status"] == 200]
+        assert answered and answered[-1]["queue_ms"] < 200, answered
+    finally:
+        s.close()
+
+
+def test_second_start_hits_the_model_cache(models, tmp_path):
+    """serve uses the model cache as predict does (XDG_CACHE_HOME): the first start writes the entry, the second
+    loads it (the ready line says so); --no-cache neither reads nor writes."""
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    ready = []
+    for args in ([], [], ["--no-cache"]):
+        s = Server(models["bright"], *args, env=env)
+        try:
+            ready.append(s.wait_log("ready")[0])
+        finally:
+            s.close()
+    first, second, off = ready
+    assert first["cache_hit"] is False and first["cache_file"], first
+    assert Path(first["cache_file"]).is_file() and str(tmp_path) in first["cache_file"]
+    assert second["cache_hit"] is True and second["cache_file"] == first["cache_file"], second
+    assert off["cache_hit"] is False and off["cache_file"] == "", off
+    assert first["warmup_ms"] >= 0 and second["engine"] == first["engine"]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Shutdown (row 14) and model failures (row 7)
 
