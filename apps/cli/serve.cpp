@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kprcnn/error.h"
+#include "options.h"
 
 namespace kprcnn::cli {
 namespace {
@@ -35,7 +36,6 @@ CLI::App* add_serve_command(CLI::App& app, server::ServerOptions& o) {
                                "HTTP inference server: POST /v1/predict, GET / (web page), /healthz, /readyz, "
                                "/metrics; SIGTERM drains and exits 0");
   s->add_option("-m,--model", o.model, "Exported model (.onnx)")->required();
-  s->add_option("--colormap", o.colormap, "Keypoint names/colours JSON; overrides the model metadata");
   s->add_option("--host", o.host, "Address to listen on (0.0.0.0 or :: for every interface)")->capture_default_str();
   s->add_option("-p,--port", o.port, "Port (0: any free port, printed in the 'listening' log line)")
       ->capture_default_str()
@@ -46,16 +46,6 @@ CLI::App* add_serve_command(CLI::App& app, server::ServerOptions& o) {
   s->add_option("--queue", o.queue, "Requests waiting for a worker before 503 (0: 4 x workers)")
       ->capture_default_str()
       ->check(CLI::Range(0, 100000));
-  s->add_option("--threads", o.threads, "Inference threads per worker (0: cores / workers)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 1024));
-  s->add_option("--engine", o.engine, "Inference engine: auto, ort, openvino (as kprcnn predict)")
-      ->capture_default_str();
-  s->add_option("--provider", o.provider, "ONNX Runtime execution provider: cpu, cuda, tensorrt")
-      ->capture_default_str();
-  s->add_option("--precision", o.precision, "OpenVINO inference precision: f32, bf16")->capture_default_str();
-  s->add_flag("--no-cache", o.no_cache,
-              "Do not load or write the optimised-model cache ($XDG_CACHE_HOME/kprcnn or ~/.cache/kprcnn)");
   s->add_option("--io-threads", o.io_threads, "HTTP I/O threads")->capture_default_str()->check(CLI::Range(1, 64));
   add_parsed<std::uint64_t>(s, "--max-body", o.max_body, server::parse_bytes, "Largest request body (→ 413)", "32MiB");
   add_parsed<std::uint64_t>(s, "--max-pixels", o.max_pixels, server::parse_count,
@@ -81,15 +71,11 @@ CLI::App* add_serve_command(CLI::App& app, server::ServerOptions& o) {
   s->add_option("--retry-after", o.retry_after_s, "Retry-After seconds on 503")
       ->capture_default_str()
       ->check(CLI::Range(0, 3600));
-  s->add_option("-t,--threshold", o.threshold, "Default ?threshold= (keep detections with score > threshold)")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0f, 1.0f));
-  s->add_option("-s,--size", o.size, "Default ?size= (shorter side of the model input)")
-      ->capture_default_str()
-      ->check(CLI::Range(16, 4096));
-  s->add_option("--divisor", o.divisor, "Round input sides down to a multiple of this")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 256));
+  // The library's option table, as kprcnn predict registers it: the model's options (threads: per worker, 0 splits
+  // the cores between the workers), then the defaults a request's ?threshold=, ?size=, ... override.
+  add_options(s, o.options, {OptionGroup::kDetector}, {"concurrent_runs"});
+  add_options(s, o.options, {OptionGroup::kPredict, OptionGroup::kDraw}, {},
+              "Default of the request's query parameter: ");
   return s;
 }
 

@@ -8,6 +8,7 @@
 #include "kprcnn/draw.h"
 #include "kprcnn/image.h"
 #include "kprcnn/json.h"
+#include "kprcnn/pipeline.h"
 #include "multipart.h"
 #include "web_page.h"
 
@@ -167,23 +168,22 @@ std::string status_json(std::string_view status) {
 Response predict(const PredictContext& ctx, std::span<const std::uint8_t> bytes, std::string_view image_name,
                  const PredictQuery& query, PredictStats& stats, const CancelToken* cancel) {
   try {
+    // The shared pipeline's stages (kprcnn/pipeline.h), as `kprcnn predict` runs them.
+    const Options& options = query.options;
+    const bool annotated = query.annotate != Annotate::kNone;
     DecodeOptions decode;
     decode.max_pixels = ctx.max_pixels;
-    Image image;
+    ReducedImage image;
     try {
-      image = decode_image(bytes, decode);
+      image = decode_for_model(bytes, options, annotated, decode);
     } catch (const Error&) {
       stats.rejected = true;
       throw;
     }
     stats.decoded = true;
 
-    PredictOptions options;
-    options.threshold = query.threshold;
-    options.size = query.size;
-    options.divisor = ctx.divisor;
     const Prediction prediction =
-        cancel ? ctx.detector->predict(image, options, *cancel) : ctx.detector->predict(image, options);
+        cancel ? ctx.detector->predict(image, options.predict, *cancel) : ctx.detector->predict(image, options.predict);
 
     Response r;
     r.detections = static_cast<int>(prediction.detections.size());
@@ -193,11 +193,9 @@ Response predict(const PredictContext& ctx, std::span<const std::uint8_t> bytes,
       if (r.body.empty() || r.body.back() != '\n') r.body += '\n';
       return r;
     }
-    DrawOptions draw;
-    draw.boxes = query.boxes;
-    draw_detections(image, prediction.detections, ctx.detector->colormap().keypoints, draw,
-                    ctx.detector->colormap().skeleton);
-    const std::vector<std::uint8_t> encoded = query.annotate == Annotate::kPng ? encode_png(image) : encode_jpeg(image);
+    annotate(image.image, prediction, *ctx.detector, options.draw);
+    const std::vector<std::uint8_t> encoded =
+        query.annotate == Annotate::kPng ? encode_png(image.image) : encode_jpeg(image.image);
     r.content_type = query.annotate == Annotate::kPng ? "image/png" : "image/jpeg";
     r.body.assign(encoded.begin(), encoded.end());
     return r;
@@ -223,7 +221,9 @@ std::string model_info_json(const PredictContext& ctx, const ServerOptions& opti
       {"kprcnn", version()},
       {"onnxruntime", onnxruntime_version()},
       {"engine", ctx.detector->load_report().engine_description},
-      {"defaults", {{"threshold", std::round(options.threshold * 1e6) / 1e6}, {"size", options.size}}},
+      {"defaults",
+       {{"threshold", std::round(options.options.predict.threshold * 1e6) / 1e6},
+        {"size", options.options.predict.size}}},
       {"limits", {{"max_body", options.max_body}, {"max_pixels", options.max_pixels}}},
   };
   return dump(j) + "\n";

@@ -52,7 +52,6 @@ struct PredictContext {
   const Detector* detector = nullptr;
   std::string model_name;  // the model's file name, as the CLI writes it
   std::uint64_t max_pixels = 0;
-  int divisor = 1;
 };
 
 struct PredictStats {

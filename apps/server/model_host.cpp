@@ -45,25 +45,18 @@ void ModelHost::join() {
 void ModelHost::load(const std::function<void(const LoadReport&)>& on_loaded) {
   try {
     const auto t0 = Clock::now();
-    DetectorOptions d;
-    d.engine = parse_engine(options_.engine);
-    d.provider = parse_provider(options_.provider);
-    d.precision = parse_precision(options_.precision);
+    DetectorOptions d = options_.options.detector;  // the option table's (serve's flags)
     d.concurrent_runs = options_.workers;
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     d.intra_op_threads = intra_op_threads(options_, cores);
-    d.inter_op_threads = 1;
-    d.colormap = options_.colormap;
-    if (!options_.no_cache) d.model_cache_dir = default_model_cache_dir();
     // Readiness means a request will not pay for the first run's allocations and planning.
-    d.warm_up_runs = 1;
+    d.warm_up_runs = std::max(1, d.warm_up_runs);
     auto det = std::make_unique<Detector>(options_.model, d);
     const auto t1 = Clock::now();
     const LoadReport& report = det->load_report();
     ctx_.detector = det.get();
     ctx_.model_name = options_.model.filename().string();
     ctx_.max_pixels = options_.max_pixels;
-    ctx_.divisor = options_.divisor;
     detector_ = std::move(det);
     on_loaded(report);
     State expected = State::kLoading;

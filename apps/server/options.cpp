@@ -122,7 +122,7 @@ int queue_capacity(const ServerOptions& options) {
 }
 
 int intra_op_threads(const ServerOptions& options, unsigned cores) {
-  if (options.threads > 0) return options.threads;
+  if (options.options.detector.intra_op_threads > 0) return options.options.detector.intra_op_threads;
   const int workers = std::max(1, options.workers);
   return std::max(1, static_cast<int>(std::max(1u, cores)) / workers);
 }
@@ -139,19 +139,16 @@ void validate(const ServerOptions& o) {
   range("port", o.port, 0, 65535);
   range("workers", o.workers, 1, 256);
   range("queue", o.queue, 0, 100000);
-  range("threads", o.threads, 0, 1024);
-  parse_engine(o.engine);  // kEngineUnavailable (exit 5) for an unknown name, before anything listens
-  parse_provider(o.provider);
-  parse_precision(o.precision);
+  // The table's options, set by flags (checked then) or by code: each value goes through set_option again, so a
+  // bad one gets the CLI's message (an unknown engine name: kEngineUnavailable, exit 5) before anything listens.
+  Options copy = o.options;
+  for (const OptionInfo& info : option_list()) set_option(copy, info.name, get_option(o.options, info.name));
   range("io-threads", o.io_threads, 1, 64);
   range("max-connections", o.max_connections, 1, 1000000);
   range("retry-after", o.retry_after_s, 0, 3600);
-  range("size", o.size, 16, 4096);
-  range("divisor", o.divisor, 1, 256);
   if (o.max_body < 1) invalid("--max-body must be at least 1 byte");
   if (o.max_header_bytes < 4096) invalid("--max-header-bytes must be at least 4KiB");
   if (o.max_uri < 16) invalid("--max-uri must be at least 16 bytes");
-  if (!(o.threshold >= 0.0f && o.threshold <= 1.0f)) invalid("--threshold must be in [0, 1]");
   const auto positive = [](const char* name, Milliseconds d) {
     if (d.count() <= 0) invalid(std::string("--") + name + " must be positive");
   };
@@ -163,28 +160,23 @@ void validate(const ServerOptions& o) {
 
 PredictQuery parse_predict_query(const std::function<const char*(const char*)>& lookup, const ServerOptions& options) {
   PredictQuery q;
-  q.threshold = options.threshold;
-  q.size = options.size;
-  auto bad = [](const char* key, std::string_view value, const char* accepted) {
-    invalid(std::string("query parameter ") + key + "='" + std::string(value) + "' is invalid: expected " + accepted);
-  };
-  if (const char* v = lookup("threshold")) {
-    const std::string_view s = trim(v);
-    float t = 0;
-    const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), t);
-    if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || !(t >= 0.0f && t <= 1.0f)) {
-      bad("threshold", v, "a number in [0, 1]");
+  q.options = options.options;
+  for (const OptionInfo& info : option_list()) {
+    if (info.group == OptionGroup::kDetector) continue;  // fixed when the model loaded
+    const char* v = lookup(info.name.c_str());
+    if (!v) continue;
+    const std::string_view given = trim(v);
+    const bool bare = info.type == OptionType::kBool && given.empty();  // ?boxes
+    const std::string value = bare ? std::string(1, '1') : std::string(given);
+    try {
+      set_option(q.options, info.name, value);
+    } catch (const Error& e) {
+      // Appended piecewise: GCC 12's -Wrestrict misfires on a literal + std::string chain here (a known false
+      // positive of its inlined char_traits::copy).
+      std::string message = "query parameter ";
+      message.append(info.name).append("='").append(v).append("' is invalid: ").append(e.what());
+      invalid(message);
     }
-    q.threshold = t;
-  }
-  if (const char* v = lookup("size")) {
-    const std::string_view s = trim(v);
-    int n = 0;
-    const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-    if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || n < 16 || n > 4096) {
-      bad("size", v, "an integer in [16, 4096] (the shorter side of the model input)");
-    }
-    q.size = n;
   }
   if (const char* v = lookup("annotate")) {
     const std::string s = lower(trim(v));
@@ -195,17 +187,7 @@ PredictQuery parse_predict_query(const std::function<const char*(const char*)>& 
     } else if (s.empty() || s == "none" || s == "json") {
       q.annotate = Annotate::kNone;
     } else {
-      bad("annotate", v, "png or jpeg");
-    }
-  }
-  if (const char* v = lookup("boxes")) {
-    const std::string s = lower(trim(v));
-    if (s == "1" || s == "true" || s == "yes" || s.empty()) {
-      q.boxes = true;
-    } else if (s == "0" || s == "false" || s == "no") {
-      q.boxes = false;
-    } else {
-      bad("boxes", v, "1 or 0");
+      invalid("query parameter annotate='" + std::string(v) + "' is invalid: expected png or jpeg");
     }
   }
   return q;

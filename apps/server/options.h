@@ -10,27 +10,28 @@
 #include <string>
 #include <string_view>
 
+#include "kprcnn/options.h"
+
 namespace kprcnn::server {
 
 using Milliseconds = std::chrono::milliseconds;
 
 struct ServerOptions {
   std::filesystem::path model;     // exported .onnx (required)
-  std::filesystem::path colormap;  // optional override of the model's keypoint names/colours
   std::string host = "127.0.0.1";  // address to bind (IPv4 or IPv6 literal, or a name)
   int port = 8080;                 // 0: any free port (the "listening" log line says which)
 
-  // Inference: `workers` threads share one loaded model; each run uses `threads` threads (0: hardware cores /
-  // workers, at least 1), so the workers split the cores instead of fighting over them. On OpenVINO the model gets
-  // `workers` streams (THROUGHPUT hint when > 1), each worker its own infer request.
-  std::string engine = "auto", provider = "cpu", precision = "f32";  // DetectorOptions (kprcnn predict --engine)
+  // The library's option table (kprcnn/options.h), as `kprcnn predict` has it: the detector options (engine,
+  // provider, precision, threads per run, colormap, the model cache, ...) and the defaults of the predict query
+  // (threshold, size, divisor, fast_decode, boxes, radius: a request's ?name= overrides them). The model cache is on
+  // (default_model_cache_dir()): a restart skips ONNX Runtime's optimisation pass or OpenVINO's compilation.
+  Options options = default_options();
+  // Inference: `workers` threads share one loaded model (DetectorOptions::concurrent_runs); each run uses
+  // options.detector.intra_op_threads threads (0: hardware cores / workers, at least 1), so the workers split the
+  // cores instead of fighting over them. On OpenVINO the model gets `workers` streams (THROUGHPUT hint when > 1).
   int workers = 1;
-  int queue = 0;    // bounded queue in front of the workers; full → 503 + Retry-After. 0: 4 x workers
-  int threads = 0;  // intra-op threads per run, 0: cores / workers
+  int queue = 0;  // bounded queue in front of the workers; full → 503 + Retry-After. 0: 4 x workers
   int io_threads = 2;
-  // The optimised/compiled-model cache in default_model_cache_dir() ($XDG_CACHE_HOME/kprcnn), as `kprcnn predict`
-  // uses it: a restart skips ONNX Runtime's optimisation pass or OpenVINO's compilation. true: neither read nor write.
-  bool no_cache = false;
 
   // Hard limits (RELIABILITY rows 10–13).
   std::uint64_t max_body = 32ull << 20;     // request body bytes → 413
@@ -43,11 +44,6 @@ struct ServerOptions {
   Milliseconds idle_timeout{30'000};        // a connection with no traffic at all for this long is closed
   Milliseconds drain{30'000};               // SIGTERM/SIGINT: time left to in-flight requests
   int retry_after_s = 1;                    // Retry-After on 503
-
-  // Defaults of the predict query (?threshold=, ?size=).
-  float threshold = 0.8f;
-  int size = 512;
-  int divisor = 1;
 };
 
 // Throws kprcnn::Error(kInvalidArgument) naming the option and the accepted range.
@@ -68,15 +64,14 @@ std::uint64_t parse_count(std::string_view text);
 enum class Annotate { kNone, kPng, kJpeg };
 
 struct PredictQuery {
-  float threshold = 0.8f;
-  int size = 512;
+  Options options;  // the server's options with the request's ?threshold= etc. applied
   Annotate annotate = Annotate::kNone;
-  bool boxes = false;  // ?boxes=1: also draw detection boxes on the annotated image
 };
 
-// Reads threshold (0..1), size (16..4096), annotate (png|jpeg|jpg), boxes (0|1|true|false) through `lookup`
-// (returns nullptr when a key is absent); defaults come from `options`. Throws kInvalidArgument naming the key,
-// the value and what is accepted.
+// Reads the option table's predict and draw options (?threshold=, ?size=, ?divisor=, ?fast_decode=, ?boxes=,
+// ?radius=: the same names, values and checks as the CLI's flags) and annotate (png|jpeg|jpg) through `lookup`
+// (returns nullptr when a key is absent); defaults come from `options`. A bare ?boxes means yes. Throws
+// kInvalidArgument naming the parameter, the value and what is accepted.
 PredictQuery parse_predict_query(const std::function<const char*(const char*)>& lookup, const ServerOptions& options);
 
 }  // namespace kprcnn::server

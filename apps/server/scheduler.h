@@ -3,7 +3,8 @@
 //
 // Admission (RELIABILITY row 12): a request is refused at once (503 + Retry-After) when the queue is full, or when it
 // would have to wait and its expected finish -- the work ahead of it spread over the workers, plus its own run,
-// from a running estimate of the service time -- falls after its deadline: better a prompt 503 the client can retry
+// from a running estimate of the service time, plus kAdmissionHeadroom (20 %) -- falls after its deadline: better a
+// prompt 503 the client can retry
 // elsewhere than a 504 after the whole deadline in the queue. A request that an idle worker can take at once is
 // always accepted (the estimate cannot know this image's size); its deadline still bounds it.
 // Deadlines: the watchdog answers 504 to a job whose deadline passed, queued or running, and cancels its run
@@ -29,6 +30,9 @@
 #include "options.h"
 
 namespace kprcnn::server {
+
+// A request waiting for a worker is accepted when its expected finish times this fits before its deadline.
+inline constexpr double kAdmissionHeadroom = 1.2;
 
 // What a job's work gives back: the answer, and whether it was a full model run (for the service-time estimate;
 // a rejected image answers in microseconds and must not pull the estimate down).

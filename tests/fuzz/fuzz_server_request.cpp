@@ -97,7 +97,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view image = std::string_view(request.body).substr(input.image_offset, input.image_size);
   const std::string& image_name = input.image_name;
   server::PredictQuery& query = input.query;
-  if (!(query.threshold >= 0.0f && query.threshold <= 1.0f) || query.size < 16 || query.size > 4096) {
+  const kprcnn::PredictOptions& p = query.options.predict;
+  if (!(p.threshold >= 0.0f && p.threshold <= 1.0f) || p.size < 16 || p.size > 4096 || p.divisor < 1) {
     fail("parse_predict_query let an out-of-range value through");
   }
   if (!g_detector) return 0;
@@ -107,7 +108,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ctx.model_name = "fuzz.onnx";
   // Small image and model input keep every execution fast: a 1 x 4096 image at size 16 is a 16 x 65536 input.
   ctx.max_pixels = 4096;
-  query.size = 16;
+  query.options.predict.size = 16;
+  query.options.predict.divisor = 1;
   server::PredictStats stats;
   const server::Response r = server::predict(ctx, {reinterpret_cast<const std::uint8_t*>(image.data()), image.size()},
                                              image_name, query, stats);

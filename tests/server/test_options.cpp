@@ -68,7 +68,7 @@ TEST(Options, QueueAndThreadSplit) {
   EXPECT_EQ(queue_capacity(o), 5);
   EXPECT_EQ(intra_op_threads(o, 16), 5);  // 16 cores / 3 workers
   EXPECT_EQ(intra_op_threads(o, 2), 1);   // never 0
-  o.threads = 7;
+  o.options.detector.intra_op_threads = 7;
   EXPECT_EQ(intra_op_threads(o, 2), 7);  // explicit wins
 }
 
@@ -85,6 +85,11 @@ TEST(Options, ValidateNamesTheOption) {
   }
   ServerOptions no_model;
   EXPECT_EQ(code_of([&] { validate(no_model); }), ErrorCode::kInvalidArgument);
+  // The option table's values are checked with its messages, set by a flag or by code.
+  ServerOptions bad_size;
+  bad_size.model = "m.onnx";
+  bad_size.options.predict.size = 8;
+  EXPECT_EQ(code_of([&] { validate(bad_size); }), ErrorCode::kInvalidArgument);
 }
 
 PredictQuery parse(const std::map<std::string, std::string>& args, const ServerOptions& o = {}) {
@@ -98,31 +103,41 @@ PredictQuery parse(const std::map<std::string, std::string>& args, const ServerO
 
 TEST(PredictQuery, DefaultsComeFromOptions) {
   ServerOptions o;
-  o.threshold = 0.5f;
-  o.size = 320;
+  o.options.predict.threshold = 0.5f;
+  o.options.predict.size = 320;
   const PredictQuery q = parse({}, o);
-  EXPECT_FLOAT_EQ(q.threshold, 0.5f);
-  EXPECT_EQ(q.size, 320);
+  EXPECT_FLOAT_EQ(q.options.predict.threshold, 0.5f);
+  EXPECT_EQ(q.options.predict.size, 320);
   EXPECT_EQ(q.annotate, Annotate::kNone);
-  EXPECT_FALSE(q.boxes);
+  EXPECT_FALSE(q.options.draw.boxes);
 }
 
 TEST(PredictQuery, ParsesEveryKey) {
-  const PredictQuery q = parse({{"threshold", "0.25"}, {"size", "640"}, {"annotate", "JPEG"}, {"boxes", "1"}});
-  EXPECT_FLOAT_EQ(q.threshold, 0.25f);
-  EXPECT_EQ(q.size, 640);
+  const PredictQuery q = parse({{"threshold", "0.25"},
+                                {"size", "640"},
+                                {"annotate", "JPEG"},
+                                {"boxes", "1"},
+                                {"divisor", "32"},
+                                {"radius", "4"}});
+  EXPECT_FLOAT_EQ(q.options.predict.threshold, 0.25f);
+  EXPECT_EQ(q.options.predict.size, 640);
+  EXPECT_EQ(q.options.predict.divisor, 32);
+  EXPECT_FLOAT_EQ(q.options.draw.radius, 4.0f);
   EXPECT_EQ(q.annotate, Annotate::kJpeg);
-  EXPECT_TRUE(q.boxes);
+  EXPECT_TRUE(q.options.draw.boxes);
+  EXPECT_TRUE(parse({{"boxes", ""}}).options.draw.boxes);  // a bare ?boxes
   EXPECT_EQ(parse({{"annotate", "png"}}).annotate, Annotate::kPng);
-  EXPECT_EQ(parse({{"threshold", "1"}}).threshold, 1.0f);
-  EXPECT_EQ(parse({{"threshold", "0"}}).threshold, 0.0f);
+  EXPECT_EQ(parse({{"threshold", "1"}}).options.predict.threshold, 1.0f);
+  EXPECT_EQ(parse({{"threshold", "0"}}).options.predict.threshold, 0.0f);
+  // A load-time option is not a query parameter: ?engine= is ignored, the server's stays.
+  EXPECT_EQ(parse({{"engine", "ort"}}).options.detector.engine, Engine::kAuto);
 }
 
 TEST(PredictQuery, RejectsOutOfRangeNamingTheKey) {
   const std::map<std::string, std::string> bad[] = {
       {{"threshold", "1.5"}}, {{"threshold", "-0.1"}}, {{"threshold", "nan"}}, {{"threshold", "0.5x"}},
       {{"threshold", ""}},    {{"size", "8"}},         {{"size", "5000"}},     {{"size", "12.5"}},
-      {{"annotate", "gif"}},  {{"boxes", "maybe"}},
+      {{"annotate", "gif"}},  {{"boxes", "maybe"}},    {{"divisor", "0"}},     {{"radius", "-1"}},
   };
   for (const auto& args : bad) {
     try {

@@ -159,23 +159,23 @@ TEST(Scheduler, RefusesWhenTheExpectedFinishPassesTheDeadline) {
   auto a = std::make_shared<BlockingWork>(), b = std::make_shared<BlockingWork>(), c = std::make_shared<BlockingWork>();
   auto ra = f.submit(a);  // idle worker: runs at once
   f.wait_running(1);
-  auto rb = f.submit(b);  // 1000 ahead + its own 1000 = 2000 <= 2500: queued
+  auto rb = f.submit(b);  // (1000 ahead + its own 1000) x 1.2 headroom = 2400 <= 2500: queued
   EXPECT_FALSE(rb->answered());
   EXPECT_EQ(f.scheduler->queue_depth(), 1u);
-  auto rc = f.submit(c);  // 2000 ahead + 1000 = 3000 > 2500: refused, without waiting for anything
+  auto rc = f.submit(c);  // (2000 ahead + 1000) x 1.2 = 3600 > 2500: refused, without waiting for anything
   ASSERT_TRUE(rc->answered());
   const Response refused = *rc->wait();
   EXPECT_EQ(refused.status, 503);
   EXPECT_EQ(refused.error, "overloaded");
   ASSERT_EQ(refused.headers.size(), 1u);
   EXPECT_EQ(refused.headers[0].first, "Retry-After");
-  EXPECT_EQ(refused.headers[0].second, "1");  // 500 ms over: at least --retry-after
+  EXPECT_EQ(refused.headers[0].second, "2");  // 1100 ms over: rounded up to whole seconds
   EXPECT_FALSE(c->started.load());
   EXPECT_EQ(f.metrics.rejects("expected_wait"), 1u);
   // The headers-time check agrees.
   EXPECT_TRUE(f.scheduler->refuse(f.now() + f.options.timeout).has_value());
 
-  f.advance(900ms);  // a has run 900 of its 1000: 100 + 1000 queued + 1000 = 2100 <= 2500
+  f.advance(950ms);  // a has run 950 of its 1000: (50 + 1000 queued + 1000) x 1.2 = 2460 <= 2500
   EXPECT_FALSE(f.scheduler->refuse(f.now() + f.options.timeout).has_value());
   a->release = true;
   ASSERT_TRUE(ra->wait());
