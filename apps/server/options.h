@@ -33,7 +33,7 @@ struct ServerOptions {
   int queue = 0;  // bounded queue in front of the workers; full → 503 + Retry-After. 0: 4 x workers
   int io_threads = 2;
 
-  // Hard limits (RELIABILITY rows 10–13).
+  // Hard limits (fault rows 10–13).
   std::uint64_t max_body = 32ull << 20;     // request body bytes → 413
   std::uint64_t max_pixels = 40'000'000;    // decoded image pixels (checked from the header) → 413
   std::size_t max_header_bytes = 32 << 10;  // request line + headers (the connection's memory pool) → 431

@@ -1,7 +1,7 @@
 // The scheduler: admission, the bounded queue in front of a fixed pool of inference workers, and request deadlines.
 // No HTTP here: a job is a deadline, the work to run on a worker and the Responder its answer goes to.
 //
-// Admission (RELIABILITY row 12): a request is refused at once (503 + Retry-After) when the queue is full, or when it
+// Admission (fault row 12): a request is refused at once (503 + Retry-After) when the queue is full, or when it
 // would have to wait and its expected finish -- the work ahead of it spread over the workers, plus its own run,
 // from a running estimate of the service time, plus kAdmissionHeadroom (20 %) -- falls after its deadline: better a
 // prompt 503 the client can retry

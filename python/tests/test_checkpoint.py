@@ -232,7 +232,7 @@ def test_frozen_batchnorm_checkpoint_loads_and_computes_the_same():
         assert float((got[name] - expected[name]).abs().max()) <= 1e-5 * scale, name
 
 
-def test_missing_and_unexpected_keys_are_named(state_dict):  # RELIABILITY row 15
+def test_missing_and_unexpected_keys_are_named(state_dict):  # fault row 15
     state = dict(state_dict)
     del state["roi_heads.keypoint_head.0.weight"]
     state["roi_heads.mask_head.mask_fcn1.weight"] = torch.zeros(1)

@@ -178,7 +178,7 @@ def checkpoint_case(tmp_path: Path, kind: str) -> Path:
         ("garbage", "not a readable PyTorch checkpoint"),
     ],
 )
-def test_corrupt_checkpoints(tmp_path, colormap_file, kind, fragment):  # RELIABILITY row 15
+def test_corrupt_checkpoints(tmp_path, colormap_file, kind, fragment):  # fault row 15
     checkpoint = checkpoint_case(tmp_path, kind)
     last = assert_failed(run_exporter(tmp_path), fragment)
     assert str(checkpoint) in last
@@ -197,14 +197,14 @@ def test_bad_colormap_fails_before_loading(tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def test_keypoint_count_mismatch(tmp_path):  # RELIABILITY row 15
+def test_keypoint_count_mismatch(tmp_path):  # fault row 15
     torch.save(head_state(num_keypoints=3), tmp_path / "best.pth")
     write_colormap(tmp_path / "four-colormap.json", ("a", "b", "c", "d"))
     assert_failed(run_exporter(tmp_path), "has 4 keypoints", "trained with 3", "use the colormap")
     assert leftovers(tmp_path) == []
 
 
-def test_failure_keeps_an_existing_output(tmp_path):  # RELIABILITY row 15
+def test_failure_keeps_an_existing_output(tmp_path):  # fault row 15
     torch.save(head_state(num_keypoints=3), tmp_path / "best.pth")
     write_colormap(tmp_path / "four-colormap.json", ("a", "b", "c", "d"))
     old = tmp_path / "four-best.onnx"
@@ -214,7 +214,7 @@ def test_failure_keeps_an_existing_output(tmp_path):  # RELIABILITY row 15
     assert leftovers(tmp_path) == ["four-best.onnx"]
 
 
-def test_wrong_architecture(tmp_path, training_folder, state_dict):  # RELIABILITY row 15
+def test_wrong_architecture(tmp_path, training_folder, state_dict):  # fault row 15
     state = dict(state_dict)
     state["roi_heads.keypoint_head.extra.weight"] = torch.zeros(1)
     del state["backbone.fpn.layer_blocks.0.0.weight"]

@@ -1,6 +1,6 @@
 """`kprcnn train` on tiny synthetic datasets: the training folder it writes exports and verifies, a seed gives the
 same run, --resume continues exactly, interruption keeps the last complete checkpoint, bad datasets are clear
-errors that write no checkpoint (RELIABILITY row 18)."""
+errors that write no checkpoint (fault row 18)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-// Image decoding from memory (RELIABILITY rows 1-5): format sniffing, JPEG and PNG through libjpeg-turbo and
+// Image decoding from memory (fault rows 1-5): format sniffing, JPEG and PNG through libjpeg-turbo and
 // libpng, every colour conversion, EXIF orientation, the pixel and scan caps, and the DCT-scaled fast path
 // (decode_image_reduced). Invariants: the result is a consistent RGB8 image within the cap, or a kImageDecode /
 // kImageTooLarge error; nothing else escapes; the fast path reports the full decode's size.

@@ -1,5 +1,5 @@
 // The protobuf walks over a model file, before ONNX Runtime opens it: the external-data guard
-// (src/ort/external_data.cpp, RELIABILITY row 7) and model_file_stats (node count and metadata, `kprcnn optimize`
+// (src/ort/external_data.cpp, fault row 7) and model_file_stats (node count and metadata, `kprcnn optimize`
 // and `kprcnn info`), both on src/ort/protobuf_wire.h. Invariants: no read outside the buffer, bounded recursion,
 // every location and metadata key/value found is a substring of the input, node count at most the byte count.
 #include <sys/mman.h>

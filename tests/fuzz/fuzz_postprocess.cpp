@@ -1,4 +1,4 @@
-// The postprocess step fed arbitrary model outputs (RELIABILITY row 9): NaN/Inf, negative and huge sizes, boxes far
+// The postprocess step fed arbitrary model outputs (fault row 9): NaN/Inf, negative and huge sizes, boxes far
 // outside the image, N and K that disagree with the tensors; then the JSON writer and the drawing of the result.
 // Invariants: a size mismatch is kInference, a bad size or threshold kInvalidArgument, and otherwise every value
 // out is finite, above the threshold, inside the image and sorted; the JSON never holds NaN, Infinity or null.

@@ -1,6 +1,6 @@
 // The server's request handling after the body has arrived, without a socket: what apps/server/server.cpp's
 // on_body() and its worker do (server::parse_predict_input: multipart/form-data, the query parameters; then
-// decode → predict → JSON or annotated image through server::predict), fed raw bytes (RELIABILITY rows 1, 3, 6,
+// decode → predict → JSON or annotated image through server::predict), fed raw bytes (fault rows 1, 3, 6,
 // 9, 13).
 // Invariants: a part always lies inside the body; every answer is 200, 400 or 413 with a JSON body for errors
 // (valid JSON, every detection value a finite number), a PNG/JPEG for annotations; nothing throws.

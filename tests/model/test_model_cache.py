@@ -25,7 +25,7 @@ def predict(cli, model, image, out, cache, *extra):
 
 @pytest.mark.parametrize("engine, suffix", [("ort", "*.onnx"), ("openvino", "*.ovblob")])
 def test_cached_model_gives_identical_detections(cli, trained_model, trained_images, tmp_path, engine, suffix):
-    """RELIABILITY row 19 (the rebuilt entry's answers are the direct load's)."""
+    """fault row 19 (the rebuilt entry's answers are the direct load's)."""
     image = tmp_path / f"{IMAGE}.png"
     shutil.copy(trained_images / f"{IMAGE}.png", image)
     cache = tmp_path / "xdg"
@@ -44,7 +44,7 @@ def test_cached_model_gives_identical_detections(cli, trained_model, trained_ima
 
 @pytest.mark.parametrize("damage", ["flipped byte", "truncated", "empty"])
 def test_damaged_openvino_entry_is_rebuilt_not_served(cli, trained_model, trained_images, tmp_path, damage):
-    """RELIABILITY row 19: the checksum trailer catches the damage before OpenVINO reads the blob."""
+    """fault row 19: the checksum trailer catches the damage before OpenVINO reads the blob."""
     image = tmp_path / f"{IMAGE}.png"
     shutil.copy(trained_images / f"{IMAGE}.png", image)
     cache = tmp_path / "xdg"

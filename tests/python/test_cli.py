@@ -115,7 +115,7 @@ def test_unknown_option_is_usage_error():
 
 
 def test_scaling_clamping_and_nan_dropped(tmp_path, image_dir):
-    """RELIABILITY row 9: NaN/Inf dropped, boxes outside the image clamped; coordinates scaled back per axis."""
+    """fault row 9: NaN/Inf dropped, boxes outside the image clamped; coordinates scaled back per axis."""
     nan, inf = float("nan"), float("inf")
     # Input tensor for a 450x300 image at --size 200 is 300x200: source/input scale is exactly 1.5.
     model = fake_detector(
@@ -145,7 +145,7 @@ def test_scaling_clamping_and_nan_dropped(tmp_path, image_dir):
 
 
 def test_no_detections_then_next_image(tmp_path, image_dir):
-    """RELIABILITY row 6: an empty result is a success, and the batch goes on."""
+    """fault row 6: an empty result is a success, and the batch goes on."""
     model = fake_detector(tmp_path / "empty.onnx", boxes=np.zeros((0, 4)), scores=[], keypoints=[], kp_scores=[],
                           colormap=COLORMAP)
     Image.new("RGB", (64, 48), (0, 0, 0)).save(image_dir / "black.png")
@@ -157,7 +157,7 @@ def test_no_detections_then_next_image(tmp_path, image_dir):
 
 
 def test_bad_files_in_a_batch_are_skipped(tmp_path, image_dir):
-    """RELIABILITY row 1: corrupt, empty and text-as-JPEG files are reported; the good ones are still written."""
+    """fault row 1: corrupt, empty and text-as-JPEG files are reported; the good ones are still written."""
     model = fake_detector(tmp_path / "fake.onnx", boxes=[[1, 1, 5, 5]], scores=[0.9],
                           keypoints=[[[1, 1, 1]] * 3], kp_scores=[[0, 0, 0]], colormap=COLORMAP)
     (image_dir / "empty.jpg").write_bytes(b"")
@@ -185,7 +185,7 @@ def test_single_bad_image_maps_to_image_exit_code(tmp_path):
 
 
 def test_unwritable_output_folder(tmp_path, image_dir):
-    """RELIABILITY row 16: a clear error, no file left behind."""
+    """fault row 16: a clear error, no file left behind."""
     model = fake_detector(tmp_path / "fake.onnx", boxes=[[1, 1, 5, 5]], scores=[0.9],
                           keypoints=[[[1, 1, 1]] * 3], kp_scores=[[0, 0, 0]], colormap=COLORMAP)
     blocker = tmp_path / "file-not-folder"
@@ -216,7 +216,7 @@ def test_colormap_overrides_metadata_and_mismatch_is_refused(tmp_path, image_dir
 
 
 def test_wrong_io_names_are_refused_naming_both(tmp_path, image_dir):
-    """RELIABILITY row 8: other input/output names, ranks or types → refused at load, naming expected and found."""
+    """fault row 8: other input/output names, ranks or types → refused at load, naming expected and found."""
     inputs = [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, "h", "w"])]
     outputs = [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3, "h", "w"])]
     model = save_model(tmp_path / "other.onnx", [helper.make_node("Identity", ["images"], ["out"])], inputs, outputs)
@@ -242,7 +242,7 @@ def test_wrong_output_type_is_refused(tmp_path):
 
 
 def test_truncated_model_is_refused(tmp_path):
-    """RELIABILITY row 7."""
+    """fault row 7."""
     model = fake_detector(tmp_path / "fake.onnx", boxes=[[1, 1, 5, 5]], scores=[0.9],
                           keypoints=[[[1, 1, 1]] * 3], kp_scores=[[0, 0, 0]])
     data = model.read_bytes()
@@ -252,7 +252,7 @@ def test_truncated_model_is_refused(tmp_path):
 
 
 def test_external_data_outside_model_folder_is_refused(tmp_path):
-    """RELIABILITY row 7: a model whose external data points outside its folder."""
+    """fault row 7: a model whose external data points outside its folder."""
     model = fake_detector(tmp_path / "fake.onnx", boxes=[[1, 1, 5, 5]], scores=[0.9],
                           keypoints=[[[1, 1, 1]] * 3], kp_scores=[[0, 0, 0]])
     secret = tmp_path / "secret.bin"

@@ -1,4 +1,4 @@
-"""kprcnn's image decoding against Pillow 9.4 (RELIABILITY rows 1-5).
+"""kprcnn's image decoding against Pillow 9.4 (fault rows 1-5).
 
 The reference is what a Python pipeline feeds a torchvision model:
     ImageOps.exif_transpose(Image.open(path)).convert("RGB")
@@ -169,18 +169,18 @@ RGB = photo_like(67, 45)  # odd sizes: partial MCUs, odd chroma edges
         ("jpeg_optimized_q30", dict(quality=30, optimize=True)),
     ],
 )
-def test_jpeg_rgb(tmp_path, name, params):  # RELIABILITY row 4
+def test_jpeg_rgb(tmp_path, name, params):  # fault row 4
     path = save(tmp_path, name + ".jpg", Image.fromarray(RGB), "JPEG", **params)
     assert_same_as_pillow(name, path, tmp_path)
 
 
-def test_jpeg_grey(tmp_path):  # RELIABILITY row 4
+def test_jpeg_grey(tmp_path):  # fault row 4
     path = save(tmp_path, "grey.jpg", Image.fromarray(RGB).convert("L"), "JPEG", quality=90)
     assert_same_as_pillow("jpeg_grey", path, tmp_path)
 
 
 @pytest.mark.parametrize("progressive", [False, True])
-def test_jpeg_cmyk(tmp_path, progressive):  # RELIABILITY row 4: Adobe (inverted) CMYK, Pillow's cmyk2rgb
+def test_jpeg_cmyk(tmp_path, progressive):  # fault row 4: Adobe (inverted) CMYK, Pillow's cmyk2rgb
     rng = np.random.RandomState(1)
     cmyk = np.concatenate([RGB, (rng.rand(45, 67, 1) * 255).astype(np.uint8)], axis=-1)
     im = Image.frombytes("CMYK", (67, 45), cmyk.tobytes())
@@ -189,7 +189,7 @@ def test_jpeg_cmyk(tmp_path, progressive):  # RELIABILITY row 4: Adobe (inverted
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 300), (300, 1), (8, 8), (17, 9)])
-def test_jpeg_small_and_thin(tmp_path, size):  # RELIABILITY row 2
+def test_jpeg_small_and_thin(tmp_path, size):  # fault row 2
     w, h = size
     path = save(tmp_path, f"s{w}x{h}.jpg", Image.fromarray(photo_like(w, h)), "JPEG", quality=90)
     assert_same_as_pillow(f"jpeg_{w}x{h}", path, tmp_path)
@@ -197,7 +197,7 @@ def test_jpeg_small_and_thin(tmp_path, size):  # RELIABILITY row 2
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 @pytest.mark.parametrize("big_endian", [False, True])
-def test_jpeg_exif_orientation(tmp_path, orientation, big_endian):  # RELIABILITY row 5
+def test_jpeg_exif_orientation(tmp_path, orientation, big_endian):  # fault row 5
     exif = b"Exif\0\0" + tiff_orientation(orientation, big_endian)
     path = save(tmp_path, f"o{orientation}.jpg", Image.fromarray(RGB), "JPEG", quality=90, exif=exif)
     with Image.open(path) as im:
@@ -205,7 +205,7 @@ def test_jpeg_exif_orientation(tmp_path, orientation, big_endian):  # RELIABILIT
     assert_same_as_pillow(f"jpeg_exif_{'MM' if big_endian else 'II'}_{orientation}", path, tmp_path)
 
 
-def test_jpeg_exif_written_by_pillow(tmp_path):  # RELIABILITY row 5
+def test_jpeg_exif_written_by_pillow(tmp_path):  # fault row 5
     exif = Image.Exif()
     exif[0x0112] = 6
     exif[0x010F] = "Pillow"
@@ -224,7 +224,7 @@ def test_jpeg_exif_written_by_pillow(tmp_path):  # RELIABILITY row 5
         ("orientation_0", b"Exif\0\0" + tiff_orientation(0)),
     ],
 )
-def test_jpeg_malformed_exif_is_ignored(tmp_path, name, exif):  # RELIABILITY row 5: never an error
+def test_jpeg_malformed_exif_is_ignored(tmp_path, name, exif):  # fault row 5: never an error
     path = save(tmp_path, name + ".jpg", Image.fromarray(RGB), "JPEG", quality=90, exif=exif)
     ours = kprcnn_rgb(path, tmp_path)
     with Image.open(path) as im:
@@ -268,7 +268,7 @@ def pillow_png_cases():
 
 
 @pytest.mark.parametrize("name", sorted(pillow_png_cases()))
-def test_png_modes_written_by_pillow(tmp_path, name):  # RELIABILITY row 4
+def test_png_modes_written_by_pillow(tmp_path, name):  # fault row 4
     image, params = pillow_png_cases()[name]
     path = save(tmp_path, name + ".png", image, "PNG", **params)
     if name == "png_rgb_gamma":
@@ -293,7 +293,7 @@ SAMPLES16[0, :8, :] = [[0], [1], [255], [256], [257], [1000], [65280], [65535]] 
     ],
 )
 @pytest.mark.parametrize("interlace", [False, True])
-def test_png_raw_depths(tmp_path, name, channels, color_type, bit_depth, interlace):  # RELIABILITY row 4
+def test_png_raw_depths(tmp_path, name, channels, color_type, bit_depth, interlace):  # fault row 4
     samples = SAMPLES16[..., :channels].astype(np.uint32) >> (16 - bit_depth)
     if name == "png_grey_16bit":
         samples = SAMPLES16[..., :1].astype(np.uint32) // 64  # mostly <= 1023: a mix of clipped and kept values
@@ -313,7 +313,7 @@ def test_png_raw_depths(tmp_path, name, channels, color_type, bit_depth, interla
         ("palette_4bit", 1, 3, 4),
     ],
 )
-def test_png_interlaced(tmp_path, name, channels, color_type, bit_depth):  # RELIABILITY row 4
+def test_png_interlaced(tmp_path, name, channels, color_type, bit_depth):  # fault row 4
     rng = np.random.RandomState(5)
     samples = (rng.rand(23, 37, channels) * (1 << bit_depth)).astype(np.uint32)
     palette = list(rng.randint(0, 256, 16 * 3)) if color_type == 3 else None
@@ -323,20 +323,20 @@ def test_png_interlaced(tmp_path, name, channels, color_type, bit_depth):  # REL
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_png_exif_orientation(tmp_path, orientation):  # RELIABILITY row 5
+def test_png_exif_orientation(tmp_path, orientation):  # fault row 5
     path = tmp_path / f"o{orientation}.png"
     path.write_bytes(raw_png(RGB, 8, 2, before_idat=[(b"eXIf", tiff_orientation(orientation, orientation % 2 == 0))]))
     assert_same_as_pillow(f"png_exif_{orientation}", path, tmp_path)
 
 
-def test_png_exif_after_idat(tmp_path):  # RELIABILITY row 5: Pillow reads an eXIf that follows the image data
+def test_png_exif_after_idat(tmp_path):  # fault row 5: Pillow reads an eXIf that follows the image data
     path = tmp_path / "late_exif.png"
     path.write_bytes(raw_png(RGB, 8, 2, after_idat=[(b"eXIf", tiff_orientation(6))]))
     assert_same_as_pillow("png_exif_after_idat_6", path, tmp_path)
     assert kprcnn_rgb(path, tmp_path).shape == (67, 45, 3)
 
 
-def test_png_exif_written_by_pillow(tmp_path):  # RELIABILITY row 5
+def test_png_exif_written_by_pillow(tmp_path):  # fault row 5
     exif = Image.Exif()
     exif[0x0112] = 8
     path = save(tmp_path, "pil_exif.png", Image.fromarray(RGB), "PNG", exif=exif)
@@ -344,13 +344,13 @@ def test_png_exif_written_by_pillow(tmp_path):  # RELIABILITY row 5
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 10000), (10000, 1)])
-def test_png_small_and_thin(tmp_path, size):  # RELIABILITY row 2
+def test_png_small_and_thin(tmp_path, size):  # fault row 2
     w, h = size
     path = save(tmp_path, f"s{w}x{h}.png", Image.fromarray(photo_like(w, h)), "PNG")
     assert_same_as_pillow(f"png_{w}x{h}", path, tmp_path)
 
 
-def test_png_missing_iend_decodes_like_pillow(tmp_path):  # RELIABILITY row 1: pixels complete, trailer lost
+def test_png_missing_iend_decodes_like_pillow(tmp_path):  # fault row 1: pixels complete, trailer lost
     data = save(tmp_path, "full.png", Image.fromarray(RGB), "PNG").read_bytes()
     path = tmp_path / "no_iend.png"
     path.write_bytes(data[:-12])
@@ -358,7 +358,7 @@ def test_png_missing_iend_decodes_like_pillow(tmp_path):  # RELIABILITY row 1: p
 
 
 # --------------------------------------------------------------------------------------------------------------
-# errors (RELIABILITY rows 1-3): exit code 1, "error: <code>: <message>"
+# errors (fault rows 1-3): exit code 1, "error: <code>: <message>"
 
 
 def expect_error(tmp_path, path, code, words, *extra):
@@ -380,26 +380,26 @@ def pillow_fails(path):
     return False
 
 
-def test_empty_file(tmp_path):  # RELIABILITY row 1
+def test_empty_file(tmp_path):  # fault row 1
     path = tmp_path / "empty.jpg"
     path.write_bytes(b"")
     expect_error(tmp_path, path, "image_decode", ["empty", str(path)])
 
 
-def test_text_named_jpg(tmp_path):  # RELIABILITY row 1
+def test_text_named_jpg(tmp_path):  # fault row 1
     path = tmp_path / "notes.jpg"
     path.write_text("these are not the pixels you are looking for\n")
     expect_error(tmp_path, path, "image_decode", ["not a JPEG or PNG image", "text"])
 
 
-def test_gif_is_named(tmp_path):  # RELIABILITY row 1
+def test_gif_is_named(tmp_path):  # fault row 1
     path = save(tmp_path, "x.jpg", Image.fromarray(RGB).convert("P"), "GIF")
     expect_error(tmp_path, path, "image_decode", ["not a JPEG or PNG image", "GIF"])
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.9, -2])
 @pytest.mark.parametrize("progressive", [False, True])
-def test_truncated_jpeg(tmp_path, keep, progressive):  # RELIABILITY row 1
+def test_truncated_jpeg(tmp_path, keep, progressive):  # fault row 1
     data = save(tmp_path, "full.jpg", Image.fromarray(RGB), "JPEG", progressive=progressive).read_bytes()
     cut = data[:keep] if isinstance(keep, int) else data[: int(len(data) * keep)]
     path = tmp_path / "cut.jpg"
@@ -409,7 +409,7 @@ def test_truncated_jpeg(tmp_path, keep, progressive):  # RELIABILITY row 1
 
 
 @pytest.mark.parametrize("keep", [0.3, 0.7])
-def test_truncated_png(tmp_path, keep):  # RELIABILITY row 1
+def test_truncated_png(tmp_path, keep):  # fault row 1
     data = save(tmp_path, "full.png", Image.fromarray(RGB), "PNG").read_bytes()
     path = tmp_path / "cut.png"
     path.write_bytes(data[: int(len(data) * keep)])
@@ -417,7 +417,7 @@ def test_truncated_png(tmp_path, keep):  # RELIABILITY row 1
     expect_error(tmp_path, path, "image_decode", ["PNG", "truncated"])
 
 
-def test_png_bad_idat_crc(tmp_path):  # RELIABILITY row 1 (Pillow does not check IDAT CRCs; libpng does)
+def test_png_bad_idat_crc(tmp_path):  # fault row 1 (Pillow does not check IDAT CRCs; libpng does)
     data = bytearray(save(tmp_path, "full.png", Image.fromarray(RGB), "PNG").read_bytes())
     idat = data.index(b"IDAT")
     length = struct.unpack(">I", data[idat - 4 : idat])[0]
@@ -427,24 +427,24 @@ def test_png_bad_idat_crc(tmp_path):  # RELIABILITY row 1 (Pillow does not check
     expect_error(tmp_path, path, "image_decode", ["CRC"])
 
 
-def test_jpeg_garbage_after_header(tmp_path):  # RELIABILITY row 1
+def test_jpeg_garbage_after_header(tmp_path):  # fault row 1
     data = save(tmp_path, "full.jpg", Image.fromarray(RGB), "JPEG").read_bytes()
     path = tmp_path / "garbage.jpg"
     path.write_bytes(data[:200] + bytes(np.random.RandomState(9).randint(0, 256, 2000, dtype=np.uint8)))
     expect_error(tmp_path, path, "image_decode", [])
 
 
-def test_missing_file(tmp_path):  # RELIABILITY row 1
+def test_missing_file(tmp_path):  # fault row 1
     expect_error(tmp_path, tmp_path / "nope.png", "io", ["nope.png", "No such file"])
 
 
-def test_pixel_cap_option(tmp_path):  # RELIABILITY row 3
+def test_pixel_cap_option(tmp_path):  # fault row 3
     path = save(tmp_path, "cap.png", Image.fromarray(RGB), "PNG")
     expect_error(tmp_path, path, "image_too_large", ["67x45", "max_pixels"], "--max-pixels", 67 * 45 - 1)
     assert run_decode(path, tmp_path / "ok.ppm", "--max-pixels", 67 * 45).returncode == 0
 
 
-def test_png_header_bomb(tmp_path):  # RELIABILITY row 3: 60000x60000 declared, rejected from the header
+def test_png_header_bomb(tmp_path):  # fault row 3: 60000x60000 declared, rejected from the header
     ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0))
     path = tmp_path / "bomb.png"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + ihdr + png_chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + png_chunk(b"IEND", b""))
@@ -453,7 +453,7 @@ def test_png_header_bomb(tmp_path):  # RELIABILITY row 3: 60000x60000 declared, 
     assert time.monotonic() - start < 5
 
 
-def test_jpeg_header_bomb(tmp_path):  # RELIABILITY row 3
+def test_jpeg_header_bomb(tmp_path):  # fault row 3
     data = bytearray(save(tmp_path, "small.jpg", Image.fromarray(RGB), "JPEG").read_bytes())
     sof = data.index(b"\xff\xc0")
     data[sof + 5 : sof + 9] = struct.pack(">HH", 60000, 60000)  # height, width
@@ -462,14 +462,14 @@ def test_jpeg_header_bomb(tmp_path):  # RELIABILITY row 3
     expect_error(tmp_path, path, "image_too_large", ["60000x60000"])
 
 
-def test_zero_width_png(tmp_path):  # RELIABILITY row 2
+def test_zero_width_png(tmp_path):  # fault row 2
     ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 0, 10, 8, 2, 0, 0, 0))
     path = tmp_path / "zero.png"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + ihdr + png_chunk(b"IEND", b""))
     expect_error(tmp_path, path, "image_decode", ["width"])
 
 
-def test_zero_height_jpeg(tmp_path):  # RELIABILITY row 2
+def test_zero_height_jpeg(tmp_path):  # fault row 2
     data = bytearray(save(tmp_path, "small.jpg", Image.fromarray(RGB), "JPEG").read_bytes())
     sof = data.index(b"\xff\xc0")
     data[sof + 5 : sof + 7] = b"\0\0"

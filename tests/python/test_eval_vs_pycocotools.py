@@ -3,7 +3,7 @@ equal within 1e-9. The cases hold what changes answers: v = 0 keypoints, num_key
 ground truth, images without ground truth or without detections, more than 20 detections per image, tied
 scores, tiny and huge areas, two categories, results with and without boxes (pycocotools then takes areas from
 the keypoints' extent). pycocotools runs in build/venv (scripts/setup.sh installs it); bad files are clear
-errors naming the entry (RELIABILITY row 17)."""
+errors naming the entry (fault row 17)."""
 import json
 import random
 import subprocess

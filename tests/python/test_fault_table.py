@@ -1,6 +1,7 @@
-"""docs/FAULTS.md maps every row of the fault table (RELIABILITY.md) to tests: check that it cannot drift.
+"""docs/FAULTS.md is the fault table (the faults kprcnn must survive) and maps every row to its tests: check that it
+cannot drift.
 
-Every row (1-18) is there with at least one test; every test it names exists (pytest `def name`, GoogleTest
+Every row (1-19) is there with at least one test; every test it names exists (pytest `def name`, GoogleTest
 `TEST(Suite, Name)`); and for every row at least one of its test files names the row ("row N", "rows 1-5", ...).
 """
 import re
@@ -10,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "docs" / "FAULTS.md"
-ROWS = range(1, 20)  # 20: parts not built yet (see the table's head)
+ROWS = range(1, 20)
 REF = re.compile(r"`([\w./-]+\.(?:py|cpp))::([\w.]+)`")
 
 
@@ -55,9 +56,9 @@ def test_named_tests_exist_and_a_file_names_the_row(row):
     assert not missing, f"row {row}: {TABLE.name} names tests that do not exist: {missing}"
     files = {f for f, _ in refs}
     assert any(row in named_rows((ROOT / f).read_text(encoding="utf-8")) for f in files), \
-        f"row {row}: none of {sorted(files)} names the row (add 'RELIABILITY row {row}' to the test)"
+        f"row {row}: none of {sorted(files)} names the row (add 'fault row {row}' to the test)"
 
 
 def test_row_parser():
-    assert named_rows("RELIABILITY rows 1-5 and row 9; rows 10, 13; Rows 10–14; rows 1 and 16") == \
+    assert named_rows("fault rows 1-5 and row 9; rows 10, 13; Rows 10–14; rows 1 and 16") == \
         {1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 14, 16}

@@ -1,7 +1,9 @@
 """A short real-load check with wrk (the long runs are bench/server_load.py): statuses only, no timings asserted.
 
-At capacity (connections = workers + queue) every request is accepted; at twice that the excess is refused with
-503 — never a socket error, never another status.
+At capacity (connections = workers + queue) nearly every request is accepted (at most 1 % 503: between an answer
+and wrk's next request the queue can be full for a moment); at twice that the excess is refused with 503 — never
+a socket error, never another status — requests in flight stay within workers + queue, and once the load is gone
+the next request is served.
 """
 import json
 import os

@@ -1,4 +1,4 @@
-// Units of apps/common/bounded_queue.h and apps/server/scheduler.cpp: admission by expected wait (RELIABILITY
+// Units of apps/common/bounded_queue.h and apps/server/scheduler.cpp: admission by expected wait (fault
 // row 12) and deadlines that cancel a running job, on a clock the test moves by hand and jobs that wait on their
 // CancelToken instead of a model.
 #include <gtest/gtest.h>
@@ -150,7 +150,7 @@ struct Fixture {
   }
 };
 
-// RELIABILITY row 12: admitted while the expected finish is within the deadline, refused at once (503 + Retry-After)
+// fault row 12: admitted while the expected finish is within the deadline, refused at once (503 + Retry-After)
 // when it is not; as the running job progresses, the same request fits again.
 TEST(Scheduler, RefusesWhenTheExpectedFinishPassesTheDeadline) {
   Fixture f(4);

@@ -1,4 +1,4 @@
-"""`kprcnn serve` over real HTTP: every endpoint and status, and RELIABILITY rows 1, 6, 10–14.
+"""`kprcnn serve` over real HTTP: every endpoint and status, and fault rows 1, 6, 10–14.
 
 Models are tiny fakes (fake_models.py): "bright" answers in milliseconds with one detection whose score is the image's
 mean brightness; "slow" adds a genuinely slow MatMul chain (a few hundred ms) for queue, deadline and drain tests.
@@ -167,7 +167,7 @@ BAD_IMAGES = {"text.jpg": b"hello, I am not a JPEG\n", "empty.png": b"",
 
 
 def test_bad_images_get_400_then_the_next_one_works(server):
-    """RELIABILITY row 1 over HTTP: text, empty, truncated → 400 image_decode; the next image is served."""
+    """fault row 1 over HTTP: text, empty, truncated → 400 image_decode; the next image is served."""
     good = png_bytes()
     before = server.metrics()
     for name, data in BAD_IMAGES.items():
@@ -195,7 +195,7 @@ def test_bad_image_message_is_the_cli_message(server, models, tmp_path):
 
 
 def test_no_detection_image_then_a_normal_one(server):
-    """RELIABILITY row 6: an empty result is a success, and the next request is served normally."""
+    """fault row 6: an empty result is a success, and the next request is served normally."""
     r = server.post("/v1/predict", png_bytes((0, 0, 0)))
     assert r.status == 200
     assert json.loads(r.body)["detections"] == [] and r.getheader("X-Detections") == "0"
@@ -271,7 +271,7 @@ def test_metrics_prometheus_text(server):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Limits (RELIABILITY rows 10, 13)
+# Limits (fault rows 10, 13)
 
 
 @pytest.fixture(scope="module")
@@ -372,7 +372,7 @@ def png_header_bomb(width=60000, height=60000):
 
 
 def test_header_bomb_is_refused_from_the_header(server):
-    """RELIABILITY row 3 over HTTP: 60000x60000 declared → 413 at once (default --max-pixels 40M), memory flat."""
+    """fault row 3 over HTTP: 60000x60000 declared → 413 at once (default --max-pixels 40M), memory flat."""
     rss_before = server.metrics().value("process_resident_memory_bytes")
     t0 = time.monotonic()
     r = server.post("/v1/predict", png_header_bomb())
@@ -530,7 +530,7 @@ def test_deadline_is_504(models):
 
 
 def test_expected_wait_past_the_deadline_is_503_at_once(models, slow_server):
-    """RELIABILITY row 12, admission by expected wait: with a deadline of 3.5 service times, a request that would have
+    """fault row 12, admission by expected wait: with a deadline of 3.5 service times, a request that would have
     to wait for two others (expected 3 service times, x 1.2 headroom) is refused with 503 + Retry-After at once
     instead of spending its deadline in the queue and ending as a 504; the ones accepted (expected 2, with 75 % to
     spare for a machine busy with other tests) finish within their deadline (no 504 at all)."""
@@ -565,7 +565,7 @@ def test_expected_wait_past_the_deadline_is_503_at_once(models, slow_server):
 
 
 def test_deadline_cancels_the_run_and_the_worker_serves_the_next_request(models):
-    """RELIABILITY row 12: a run past its deadline is stopped, not finished: 504 at the deadline, the worker free
+    """fault row 12: a run past its deadline is stopped, not finished: 504 at the deadline, the worker free
     within one operator, and the next request answered at once -- without the cancellation it would wait seconds
     for the abandoned run (sized.onnx at ?size=768 runs for seconds; at ?size=32 in milliseconds)."""
     # ONNX Runtime: OpenVINO takes 15 s to warm up on this synthetic graph here (its cancellation is tested in

@@ -123,7 +123,7 @@ TEST(ServerLib, InvalidOptionsAreRefusedAtConstruction) {
   EXPECT_THROW(Server{o}, Error);
 }
 
-// RELIABILITY row 12 (a 504 stops its run). Detector::predict with a CancelToken, cancelled from another thread
+// fault row 12 (a 504 stops its run). Detector::predict with a CancelToken, cancelled from another thread
 // while the engine runs: it throws kCancelled
 // soon after (ONNX Runtime stops before its next operator; OpenVINO through InferRequest::cancel), long before the
 // run would have ended, and the Detector serves the next call. sized.onnx at ?size=768 runs for seconds (at least

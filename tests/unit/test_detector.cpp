@@ -1,4 +1,4 @@
-// Detector load-time refusals that need no exported model (RELIABILITY row 7).
+// Detector load-time refusals that need no exported model (fault row 7).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -39,7 +39,7 @@ TEST(DetectorLoad, FolderIsIoError) {
   EXPECT_EQ(load_error(fs::path(KPRCNN_TEST_TMP_DIR) / "model-folder.onnx"), kprcnn::ErrorCode::kIo);
 }
 
-// RELIABILITY row 7: corrupt, truncated or empty .onnx is refused at load with a clear error.
+// fault row 7: corrupt, truncated or empty .onnx is refused at load with a clear error.
 TEST(DetectorLoad, EmptyFileIsModelLoadError) {
   EXPECT_EQ(load_error(temp_file("empty.onnx", "")), kprcnn::ErrorCode::kModelLoad);
 }

@@ -17,7 +17,7 @@ namespace {
 
 // fuzz_colormap: a number beyond double's range made nlohmann throw out_of_range.406, which parse_colormap let
 // escape as a non-kprcnn exception (the CLI's "internal error", a failed load in the server) instead of kColormap.
-TEST(FuzzColormap, NumberOverflowIsAColormapError) {  // RELIABILITY row 7 (model metadata), regressions/colormap
+TEST(FuzzColormap, NumberOverflowIsAColormapError) {  // fault row 7 (model metadata), regressions/colormap
   for (const char* text : {R"({"items":[{"label":"a","color":[1e400,0,0]}]})", R"({"items":[],"x":-1e999})"}) {
     try {
       parse_colormap(text);
@@ -35,7 +35,7 @@ TEST(FuzzColormap, NumberOverflowIsAColormapError) {  // RELIABILITY row 7 (mode
 // colormap file or a model's metadata) overflowed the stack. Documents deeper than 64 levels are now refused while
 // parsing. The committed input (regressions/colormap/deep-nesting-100.json) nests 100 levels: it replays the
 // refusal; the overflow itself needs the size built here.
-TEST(FuzzColormap, DeepNestingIsRefusedNotAStackOverflow) {  // RELIABILITY row 7 (model metadata)
+TEST(FuzzColormap, DeepNestingIsRefusedNotAStackOverflow) {  // fault row 7 (model metadata)
   const auto nested = [](int depth) { return std::string(depth, '[') + std::string(depth, ']'); };
   for (const std::string& text :
        {nested(300'000), R"({"items":[{"label":"a","color":[0,0,0]}],"skeleton":[)" + nested(300'000) + "]}"}) {
@@ -71,7 +71,7 @@ long vm_peak_kb() {
 // chunk declares before reading it, so a 300-byte PNG declaring a 1 GB eXIf reserved 1 GB per decode (pCAL and
 // sCAL likewise). Those chunks are now skipped by libpng (eXIf is found in the file's own bytes); no declared
 // length is allocated.
-TEST(FuzzDecode, DeclaredHugeChunksAreNeverAllocated) {  // RELIABILITY row 3 (memory stays bounded), regressions/decode
+TEST(FuzzDecode, DeclaredHugeChunksAreNeverAllocated) {  // fault row 3 (memory stays bounded), regressions/decode
   const std::vector<image_test::Bytes> rows(4, image_test::Bytes(15, 100));
   const image_test::Bytes good = image_test::raw_png(5, 4, 8, 2, rows);
   decode_image(good);  // libpng's own first-use allocations, before the baseline

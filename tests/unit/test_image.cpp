@@ -1,4 +1,4 @@
-// Image basics, encode/decode round trips and colour conversions (RELIABILITY rows 2 and 4).
+// Image basics, encode/decode round trips and colour conversions (fault rows 2 and 4).
 // Pixel parity with Pillow on files Pillow writes is tested in tests/python/test_decode_vs_pillow.py.
 #include <gtest/gtest.h>
 
@@ -25,7 +25,7 @@ TEST(ImageBasics, ConstructorSizesAndZeroFills) {
   EXPECT_EQ(image.row(2) - image.row(0), 2 * 5 * 3);
 }
 
-TEST(ImageBasics, ZeroSizedImagesAreEmpty) {  // RELIABILITY row 2
+TEST(ImageBasics, ZeroSizedImagesAreEmpty) {  // fault row 2
   EXPECT_TRUE(Image().empty());
   EXPECT_TRUE(Image(0, 10).empty());
   EXPECT_TRUE(Image(10, 0).empty());
@@ -51,7 +51,7 @@ TEST(ImageBasics, SniffFormatByMagicBytes) {
 // ---------------------------------------------------------------------------------------------------------------
 // Round trips
 
-TEST(ImageCodec, PngRoundTripIsExact) {  // RELIABILITY row 2: 1x1 and 1x10000 too
+TEST(ImageCodec, PngRoundTripIsExact) {  // fault row 2: 1x1 and 1x10000 too
   for (auto [w, h] : {std::pair{67, 45}, {1, 1}, {1, 10000}, {10000, 1}, {256, 256}}) {
     const Image image = image_test::pattern_image(w, h);
     const Image back = decode_image(encode_png(image));
@@ -86,7 +86,7 @@ TEST(ImageCodec, JpegRoundTripWithinTolerance) {
   EXPECT_LE(image_test::max_abs_diff(back, image), 6);
 }
 
-TEST(ImageCodec, JpegSmallAndThinImages) {  // RELIABILITY row 2
+TEST(ImageCodec, JpegSmallAndThinImages) {  // fault row 2
   for (auto [w, h] : {std::pair{1, 1}, {1, 10000}, {10000, 1}, {9, 17}}) {
     const Image image = image_test::pattern_image(w, h);
     const Image back = decode_image(encode_jpeg(image, 90));
@@ -112,7 +112,7 @@ TEST(ImageCodec, EncodeRejectsBadArguments) {
   const Image image = image_test::pattern_image(4, 4);
   EXPECT_EQ(code_of([&] { encode_jpeg(image, 0); }), ErrorCode::kInvalidArgument);
   EXPECT_EQ(code_of([&] { encode_jpeg(image, 101); }), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(code_of([] { encode_png(Image()); }), ErrorCode::kInvalidArgument);  // RELIABILITY row 2
+  EXPECT_EQ(code_of([] { encode_png(Image()); }), ErrorCode::kInvalidArgument);  // fault row 2
   EXPECT_EQ(code_of([] { encode_jpeg(Image(0, 5)); }), ErrorCode::kInvalidArgument);
   Image broken = image_test::pattern_image(4, 4);
   broken.pixels.pop_back();
@@ -121,7 +121,7 @@ TEST(ImageCodec, EncodeRejectsBadArguments) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// JPEG colour spaces (RELIABILITY row 4). Flat 8x8-aligned blocks at quality 100 survive the DCT exactly when no
+// JPEG colour spaces (fault row 4). Flat 8x8-aligned blocks at quality 100 survive the DCT exactly when no
 // colour conversion is involved, so expected values are exact.
 
 // Pillow's conversion of an Adobe (inverted) CMYK JPEG sample, from the stored bytes: see decode.cpp.
@@ -227,7 +227,7 @@ TEST(ImageJpeg, TwoComponentJpegIsUnsupported) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// PNG colour types (RELIABILITY row 4), built by hand so that every sample value is known.
+// PNG colour types (fault row 4), built by hand so that every sample value is known.
 
 TEST(ImagePng, GreyDepthsScaleTo8Bit) {
   // One row of 4 pixels per depth; samples 0, 1, max-1, max.

@@ -1,4 +1,4 @@
-// EXIF orientation: the reader, the transposes, and both containers (RELIABILITY row 5).
+// EXIF orientation: the reader, the transposes, and both containers (fault row 5).
 #include <gtest/gtest.h>
 
 #include <random>

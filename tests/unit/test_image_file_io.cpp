@@ -1,4 +1,4 @@
-// read_file, write_file_atomic, write_image, read_image (RELIABILITY rows 1 and 16).
+// read_file, write_file_atomic, write_image, read_image (fault rows 1 and 16).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -74,7 +74,7 @@ TEST_F(ImageFileIo, ReadFileReturnsTheBytes) {
   EXPECT_EQ(read_file(dir_ / "big.bin"), big);
 }
 
-TEST_F(ImageFileIo, ReadFileErrorsNameThePath) {  // RELIABILITY row 1
+TEST_F(ImageFileIo, ReadFileErrorsNameThePath) {  // fault row 1
   const fs::path missing = dir_ / "missing.jpg";
   EXPECT_EQ(code_of([&] { read_file(missing); }), ErrorCode::kIo);
   const std::string message = message_of([&] { read_file(missing); });
@@ -85,7 +85,7 @@ TEST_F(ImageFileIo, ReadFileErrorsNameThePath) {  // RELIABILITY row 1
   EXPECT_TRUE(contains(message_of([&] { read_file(dir_); }), "folder"));
 }
 
-TEST_F(ImageFileIo, ReadImageErrorsNameThePath) {  // RELIABILITY row 1
+TEST_F(ImageFileIo, ReadImageErrorsNameThePath) {  // fault row 1
   const fs::path text = dir_ / "photo.jpg";
   write_file_atomic(text, std::string_view("not a photo"));
   EXPECT_EQ(code_of([&] { read_image(text); }), ErrorCode::kImageDecode);
@@ -97,7 +97,7 @@ TEST_F(ImageFileIo, ReadImageErrorsNameThePath) {  // RELIABILITY row 1
   EXPECT_EQ(code_of([&] { read_image(dir_ / "none.png"); }), ErrorCode::kIo);
 }
 
-TEST_F(ImageFileIo, AtomicWriteReplacesAndLeavesNoTemporary) {  // RELIABILITY row 16
+TEST_F(ImageFileIo, AtomicWriteReplacesAndLeavesNoTemporary) {  // fault row 16
   const fs::path path = dir_ / "out.json";
   write_file_atomic(path, std::string_view("first version, rather long"));
   write_file_atomic(path, std::string_view("second"));
@@ -115,7 +115,7 @@ TEST_F(ImageFileIo, AtomicWriteKeepsPermissionsOfTheReplacedFile) {
   EXPECT_EQ(st.st_mode & 0777, 0640u);
 }
 
-TEST_F(ImageFileIo, AtomicWriteIntoMissingFolderFails) {  // RELIABILITY row 16
+TEST_F(ImageFileIo, AtomicWriteIntoMissingFolderFails) {  // fault row 16
   const fs::path path = dir_ / "no" / "such" / "folder" / "out.png";
   EXPECT_EQ(code_of([&] { write_file_atomic(path, std::string_view("x")); }), ErrorCode::kIo);
   const std::string message = message_of([&] { write_file_atomic(path, std::string_view("x")); });
@@ -124,7 +124,7 @@ TEST_F(ImageFileIo, AtomicWriteIntoMissingFolderFails) {  // RELIABILITY row 16
   EXPECT_TRUE(listing().empty());
 }
 
-TEST_F(ImageFileIo, AtomicWriteIntoUnwritableFolderFails) {  // RELIABILITY row 16
+TEST_F(ImageFileIo, AtomicWriteIntoUnwritableFolderFails) {  // fault row 16
   fs::path folder = dir_ / "locked";
   fs::create_directory(folder);
   ASSERT_EQ(::chmod(folder.c_str(), 0555), 0);
@@ -182,7 +182,7 @@ class FileSizeLimit {
   bool ok_ = false;
 };
 
-TEST_F(ImageFileIo, WriteFailingMidwayLeavesTheOldFileAndNoTemporary) {  // RELIABILITY row 16 (disk full)
+TEST_F(ImageFileIo, WriteFailingMidwayLeavesTheOldFileAndNoTemporary) {  // fault row 16 (disk full)
   // A file-size limit makes write() fail part way, like ENOSPC on a full disk.
   const fs::path path = dir_ / "result.png";
   write_file_atomic(path, std::string_view("old contents"));

@@ -1,4 +1,4 @@
-// Hostile inputs for the decoders: corrupt, truncated, empty, wrong type (RELIABILITY row 1), degenerate sizes
+// Hostile inputs for the decoders: corrupt, truncated, empty, wrong type (fault row 1), degenerate sizes
 // (row 2), header and scan bombs (row 3).
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -39,7 +39,7 @@ long peak_rss_kib() {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// RELIABILITY row 1
+// fault row 1
 
 TEST(ImageLimits, EmptyInputIsAClearError) {
   EXPECT_EQ(code_of([] { decode_image(Bytes{}); }), ErrorCode::kImageDecode);
@@ -135,7 +135,7 @@ TEST(ImageLimits, RandomCorruptionNeverCrashes) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// RELIABILITY row 2
+// fault row 2
 
 TEST(ImageLimits, ZeroWidthOrHeightHeaderIsAClearError) {
   const Bytes zero_width = image_test::raw_png(0, 3, 8, 2, {Bytes{}, Bytes{}, Bytes{}});
@@ -162,7 +162,7 @@ TEST(ImageLimits, OneByOneAndOneByTenThousand) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// RELIABILITY row 3
+// fault row 3
 
 Bytes png_header_bomb(std::uint32_t width, std::uint32_t height) {
   Bytes ihdr;

@@ -63,7 +63,7 @@ TEST(ModelCache, EntryFollowsContentRuntimeAndLevel) {
   EXPECT_NE(cache_entry(dir / "cache", model, "1.22.0", 2), b);  // another optimisation level
 }
 
-// RELIABILITY row 19: an entry of another engine, engine version or setting is never looked up (another key).
+// fault row 19: an entry of another engine, engine version or setting is never looked up (another key).
 TEST(ModelCache, KeyChangesWithEveryInput) {
   const fs::path dir = fresh_dir("key-engines");
   const fs::path model = dir / "m.onnx";

@@ -1,4 +1,4 @@
-// Postprocessing: threshold, per-axis scaling, clamping, non-finite values (RELIABILITY row 9), span checks.
+// Postprocessing: threshold, per-axis scaling, clamping, non-finite values (fault row 9), span checks.
 #include <gtest/gtest.h>
 
 #include <cmath>
