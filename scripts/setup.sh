@@ -13,6 +13,7 @@ packages=(
   libjpeg62-turbo-dev libpng-dev zlib1g-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libmicrohttpd-dev wrk chromium  # kprcnn serve's HTTP library; its load and browser tests
+  nginx yamllint                  # tests/scale: replicas behind nginx, lint of docs/deploy/kubernetes.yaml
   clang libclang-rt-14-dev        # make test-asan, make fuzz: Clang 14's libFuzzer and sanitizer runtimes
   python3 python3-torch python3-torchvision python3-onnx python3-pil python3-numpy python3-pytest
   python3-dev                     # Python.h for the Python module (bindings/python)

@@ -37,8 +37,9 @@ def serve_command():
 class Server:
     """One `kprcnn serve` process. Its stderr (JSON lines) is collected in `self.log` by a reader thread."""
 
-    def __init__(self, model, *args, wait_ready=True, timeout=30, env=None):
-        self.cmd = serve_command() + ["--model", str(model), "--port", "0", *map(str, args)]
+    def __init__(self, model, *args, wait_ready=True, timeout=30, env=None, port=0):
+        """port=0: any free port (the usual); a fixed port restarts a replica where a load balancer expects it."""
+        self.cmd = serve_command() + ["--model", str(model), "--port", str(port), *map(str, args)]
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      env=dict(os.environ, **(env or {})))
         self.log, self.raw = [], []
