@@ -42,15 +42,15 @@ std::string errno_text(int err) {
   throw Error(ErrorCode::kIo, "cannot write " + quoted(path) + ": " + errno_text(err) + hint);
 }
 
-int open_retrying(const char* name, int flags, mode_t mode = 0) {
+}  // namespace
+
+int open_retrying(const char* name, int flags, unsigned mode) {
   int fd = -1;
   do {
-    fd = ::open(name, flags, mode);
+    fd = ::open(name, flags, static_cast<mode_t>(mode));
   } while (fd < 0 && errno == EINTR);
   return fd;
 }
-
-}  // namespace
 
 AtomicFile::AtomicFile(std::filesystem::path target, Durability durability)
     : target_(std::move(target)), durability_(durability) {

@@ -17,6 +17,9 @@
 
 namespace kprcnn::detail {
 
+// open(2), retried on EINTR (file_io.cpp's reads use it too).
+int open_retrying(const char* name, int flags, unsigned mode = 0);
+
 class AtomicFile {
  public:
   enum class Durability {

@@ -388,23 +388,27 @@ NB_MODULE(_kprcnn, m) {
             PyPrediction out;
             // Paths and encoded bytes take the shared pipeline's decode (kprcnn/pipeline.h; fast_decode included);
             // a kprcnn.Image is used in place (its pixels cannot change from Python), an array is copied in.
-            std::vector<std::uint8_t> bytes;
+            std::vector<std::uint8_t> owned;      // a file's or a bytearray's bytes
+            std::span<const std::uint8_t> bytes;  // what gets decoded
             const Image* source = nullptr;
             Image converted;
             if (nb::isinstance<Image>(image)) {
               source = &nb::cast<const Image&>(image);
-            } else if (nb::isinstance<nb::bytes>(image) || nb::isinstance<nb::bytearray>(image)) {
-              const auto* data = reinterpret_cast<const std::uint8_t*>(nb::isinstance<nb::bytes>(image)
-                                                                           ? nb::borrow<nb::bytes>(image).c_str()
-                                                                           : nb::borrow<nb::bytearray>(image).c_str());
-              const std::size_t size = nb::isinstance<nb::bytes>(image) ? nb::borrow<nb::bytes>(image).size()
-                                                                        : nb::borrow<nb::bytearray>(image).size();
-              bytes.assign(data, data + size);  // copied under the GIL (a bytearray may change)
+            } else if (nb::isinstance<nb::bytes>(image)) {
+              // bytes are immutable and held by the caller for the call: read in place, without the GIL.
+              const auto b = nb::borrow<nb::bytes>(image);
+              bytes = {reinterpret_cast<const std::uint8_t*>(b.c_str()), b.size()};
+            } else if (nb::isinstance<nb::bytearray>(image)) {
+              const auto b = nb::borrow<nb::bytearray>(image);
+              const auto* data = reinterpret_cast<const std::uint8_t*>(b.c_str());
+              owned.assign(data, data + b.size());  // copied under the GIL: another thread may change it
+              bytes = owned;
             } else if (is_path(image)) {
               const auto path = nb::cast<fs::path>(image);
               out.image_name = path.filename().string();
               nb::gil_scoped_release release;
-              bytes = read_file(path);
+              owned = read_file(path);
+              bytes = owned;
             } else {
               converted = image_from_array(image);
               source = &converted;

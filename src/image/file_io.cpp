@@ -36,14 +36,6 @@ std::string errno_text(int err) {
   throw Error(ErrorCode::kIo, "cannot read " + quoted(path) + ": " + errno_text(err));
 }
 
-int open_retrying(const char* name, int flags, mode_t mode = 0) {
-  int fd = -1;
-  do {
-    fd = ::open(name, flags, mode);
-  } while (fd < 0 && errno == EINTR);
-  return fd;
-}
-
 class ReadFd {
  public:
   explicit ReadFd(int fd) : fd_(fd) {}
@@ -59,7 +51,7 @@ class ReadFd {
 }  // namespace
 
 std::vector<std::uint8_t> read_file(const std::filesystem::path& path) {
-  const int raw_fd = open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int raw_fd = detail::open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (raw_fd < 0) throw_read_error(path, errno);
   const ReadFd fd(raw_fd);
   struct stat st {};
