@@ -12,6 +12,9 @@
 namespace kprcnn {
 namespace {
 
+// GraphOptimization's names, in enum order (the "optimization" row parses and prints them).
+constexpr const char* kOptimizationNames[] = {"disabled", "basic", "extended", "all"};
+
 struct Row {
   OptionInfo info;
   std::function<void(Options&, std::string_view)> set;  // value already checked against info's type and range
@@ -142,24 +145,21 @@ std::vector<Row> make_rows() {
                          "ONNX Runtime threads between independent operators"),
                   [](Options& o, std::string_view v) { o.detector.inter_op_threads = std::stoi(std::string(v)); },
                   [](const Options& o) { return std::to_string(o.detector.inter_op_threads); }});
-  rows.push_back({plain("optimization", G::kDetector, T::kText,
-                        "ONNX Runtime graph optimisation at load: disabled, basic, extended, all",
-                        {"disabled", "basic", "extended", "all"}),
-                  [](Options& o, std::string_view v) {
-                    static const char* const names[] = {"disabled", "basic", "extended", "all"};
-                    for (int i = 0; i < 4; ++i) {
-                      if (v == names[i]) {
-                        o.detector.optimization = static_cast<GraphOptimization>(i);
-                        return;
-                      }
-                    }
-                    throw Error(ErrorCode::kInvalidArgument, "option optimization: '" + std::string(v) +
-                                                                 "' is not one of disabled, basic, extended, all");
-                  },
-                  [](const Options& o) {
-                    static const char* const names[] = {"disabled", "basic", "extended", "all"};
-                    return std::string(names[static_cast<int>(o.detector.optimization)]);
-                  }});
+  rows.push_back(
+      {plain("optimization", G::kDetector, T::kText,
+             "ONNX Runtime graph optimisation at load: disabled, basic, extended, all",
+             {"disabled", "basic", "extended", "all"}),
+       [](Options& o, std::string_view v) {
+         for (int i = 0; i < 4; ++i) {
+           if (v == kOptimizationNames[i]) {
+             o.detector.optimization = static_cast<GraphOptimization>(i);
+             return;
+           }
+         }
+         throw Error(ErrorCode::kInvalidArgument,
+                     "option optimization: '" + std::string(v) + "' is not one of disabled, basic, extended, all");
+       },
+       [](const Options& o) { return std::string(kOptimizationNames[static_cast<int>(o.detector.optimization)]); }});
   rows.push_back(
       {plain("allow_spinning", G::kDetector, T::kBool, "let ONNX Runtime's threads busy-wait between operators"),
        [](Options& o, std::string_view v) { o.detector.allow_spinning = v == "1"; },
