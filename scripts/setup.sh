@@ -39,6 +39,8 @@ mkdir -p "$build"
 KPRCNN_PIP="$build/venv/bin/python -m pip" "$here/scripts/fetch_openvino.sh" "$here/build/third-party/openvino"
 # kprcnn quantize (ONNX Runtime's Python tooling), make bench (Python onnxruntime and OpenVINO: the same wheel)
 "$here/scripts/make_venv.sh" "$build/venv"
+# kprcnn.ray and the Triton client (tests/scale): Ray Data + tritonclient in a venv of their own (numpy 2)
+"$here/scripts/make_scale_venv.sh" "$build/venv-scale"
 
 # Configure once; again from scratch when the compiler or KPRCNN_CMAKE_ARGS differ from what this script last
 # configured the folder with (a Makefile change of a build's flags then takes effect without `make clean`).
