@@ -52,13 +52,10 @@ def main() -> int:
 
     model = args.model
     if model is None:
-        # The trained face model as the tests store it (Debian's Python computes the store key; it exports once).
         sys.path.insert(0, str(SOURCE / "tests" / "scale"))
-        from test_ray import _MODEL_CODE  # noqa: E402 (the test's fixture code: one definition of the model)
+        from trained_model import trained_model  # noqa: E402 (the tests' trained face model: one definition)
 
-        r = subprocess.run([debian_python, "-c", _MODEL_CODE, str(SOURCE)], capture_output=True, text=True, env=env,
-                           check=True)  # fmt: skip
-        model = r.stdout.strip().splitlines()[-1]
+        model = str(trained_model(env))
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "in"

@@ -68,4 +68,15 @@ int run_quantize(const std::vector<std::string>& args);
 int run_synth(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
 
+// kprcnn triton-repo: OUT_DIR/<name>/{config.pbtxt,1/model.onnx} for Triton's onnxruntime backend.
+struct TritonRepoArgs {
+  std::filesystem::path model, out_dir;
+  std::string name;  // default: the model file's stem, sanitised
+  int instances = 1;
+  bool force = false;
+};
+int run_triton_repo(const TritonRepoArgs& args);
+// The config.pbtxt text for `info` (every metadata_props key a string parameter; kprcnn_missing names what is absent).
+std::string triton_config(const std::string& name, const ModelInfo& info, int instances);
+
 }  // namespace kprcnn::cli

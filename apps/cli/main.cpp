@@ -102,6 +102,14 @@ int main(int argc, char** argv) {
   kprcnn::server::ServerOptions serve_options;
   auto* sv = add_serve_command(app, serve_options);
 
+  TritonRepoArgs triton;
+  auto* tq = app.add_subcommand("triton-repo", "Write a Triton Inference Server model repository for a model");
+  tq->add_option("model", triton.model, "Exported model (.onnx)")->required();
+  tq->add_option("out_dir", triton.out_dir, "Model repository folder")->required();
+  tq->add_option("--name", triton.name, "Model name (default: the model file's stem)");
+  tq->add_option("--instances", triton.instances, "Triton instance_group count (CPU)")->capture_default_str();
+  tq->add_flag("--force", triton.force, "Replace an existing non-empty OUT_DIR/<name>");
+
   BenchArgs bench;
   auto* b = add_bench_command(app, bench);
 
@@ -124,6 +132,7 @@ int main(int argc, char** argv) {
     if (*tr) return run_train(tr->remaining());
     if (*sv) return kprcnn::server::serve(serve_options);
     if (*b) return run_bench(bench);
+    if (*tq) return run_triton_repo(triton);
   } catch (const kprcnn::Error& err) {
     return report(err);
   } catch (const std::exception& err) {

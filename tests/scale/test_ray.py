@@ -33,6 +33,9 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is not installed: scripts/make_scale_venv.sh build/venv-scale")
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from trained_model import trained_model  # noqa: E402
+
 SOURCE_DIR = Path(os.environ.get("KPRCNN_SOURCE_DIR", HERE.parent.parent))
 BUILD_DIR = Path(os.environ.get("KPRCNN_BUILD_DIR", SOURCE_DIR / "build"))
 
@@ -61,29 +64,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-# The trained face model from the shared test-model store (the same export tests/model and tests/python_module make,
-# under the same key): store keys hash torch's version, so Debian's Python computes them and exports when missing.
-_MODEL_CODE = """
-import shutil, subprocess, sys
-from pathlib import Path
-sys.path.insert(0, sys.argv[1] + "/tests/model")
-from model_store import MODEL, TRAINED_CHECKPOINT, TRAINED_COLORMAP, stored_folder, trained_key
-def export(folder):
-    shutil.copyfile(TRAINED_CHECKPOINT, folder / TRAINED_CHECKPOINT.name)
-    shutil.copyfile(TRAINED_COLORMAP, folder / TRAINED_COLORMAP.name)
-    subprocess.run([sys.executable, "-m", "kprcnn_export", str(folder), "-o", str(folder / MODEL), "--no-verify"],
-                   check=True, capture_output=True, timeout=1200)
-print(stored_folder(trained_key(), export) / MODEL)
-"""
-
-
 @pytest.fixture(scope="module")
 def model() -> Path:
-    env = dict(os.environ, PYTHONPATH=str(SOURCE_DIR / "python"))
-    r = subprocess.run([DEBIAN_PYTHON, "-c", _MODEL_CODE, str(SOURCE_DIR)], capture_output=True, text=True, env=env,
-                       timeout=1500)  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    return Path(r.stdout.strip().splitlines()[-1])
+    return trained_model()
 
 
 def _scenes(folder: Path, count: int) -> list[Path]:

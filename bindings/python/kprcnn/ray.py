@@ -56,9 +56,9 @@ class Predictor:
     """A callable class for Dataset.map_batches: holds one kprcnn.Detector for the actor's life.
 
     Input batch (numpy format): `bytes` (the encoded image files) and `path` (read_binary_files(include_paths=True)).
-    Output rows: path, image (file name), json (the document `kprcnn predict` writes; "" on failure), boxes (N x 4
-    float32 as a flat list), scores, labels (ints), keypoints (N x K x 3 flat: x, y, score), num_detections, error, code ("" when the
-    image succeeded), node (the host that ran it).
+    Output rows (a pyarrow table, ROW_SCHEMA): path, image (file name), json (the document `kprcnn predict` writes;
+    "" on failure), boxes (N x 4 float32, flat), scores, labels (ints), keypoints (N x K x 3 flat: x, y, score),
+    num_detections, error and code ("" when the image succeeded), node (the host that ran it).
     A model that fails to load is not fatal to the job: every image of this actor reports that error.
     """
 
