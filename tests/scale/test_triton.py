@@ -17,7 +17,8 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE.parent.parent
-BUILD = Path(os.environ.get("KPRCNN_BUILD", SOURCE / "build"))
+BUILD = Path(os.environ.get("KPRCNN_BUILD_DIR", SOURCE / "build"))
+sys.path.insert(0, str(BUILD / "python"))  # the module in the build tree (ctest's PYTHONPATH: the exporter)
 CLI = os.environ.get("KPRCNN_CLI", "")
 ORT_PYTHON = os.environ.get("KPRCNN_ORT_PYTHON", str(BUILD / "venv" / "bin" / "python"))
 
@@ -25,7 +26,7 @@ if not CLI:
     pytest.skip("KPRCNN_CLI is not set (ctest sets it to the kprcnn binary)", allow_module_level=True)
 text_format = pytest.importorskip("google.protobuf.text_format")
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
-kprcnn = pytest.importorskip("kprcnn")
+import kprcnn  # noqa: E402
 import kprcnn.triton as kt  # noqa: E402
 
 sys.path.insert(0, str(HERE))
